@@ -30,6 +30,7 @@ export default tseslint.config(
   },
   {
     files: ['**/*.cjs', '**/*.mjs', '**/*.js'],
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
     languageOptions: {
       globals: {
         process: 'readonly',
