@@ -1,0 +1,357 @@
+// What every CLI adapter shares: validate the request, jail its working directory, give the step an
+// isolated home, run the CLI's command template through the safe exec helper while parsing its JSONL
+// incrementally, then classify the outcome and report what changed on disk.
+import { mkdir, mkdtemp, open, rm } from 'node:fs/promises';
+import path from 'node:path';
+import type { ChildEnvSpec } from '../core/env';
+import { ExecError, startProcess, type ExecResult, type ProcessRegistry } from '../core/exec';
+import type { WorkspaceJail } from '../core/jail';
+import { Redactor } from '../core/redact';
+import { diffSnapshots, takeSnapshot } from './changes';
+import {
+  parseStepRequest,
+  type CommandRun,
+  type ProbeResult,
+  type StepRequest,
+  type StepRequestInput,
+  type StepResult,
+  type StepRunOptions,
+  type StepStatus,
+  type TokenUsage,
+  type ToolCall,
+  type WorkerAdapter,
+  type WorkerEvent,
+  type WorkerKind,
+} from './contract';
+import { probeCli } from './probe';
+
+/** Where the model lives: the vendor's API (real credentials), or Tandem's offline model server. */
+export type ModelEndpoint =
+  { type: 'vendor' } | { type: 'offline'; openaiBaseUrl: string; geminiBaseUrl: string };
+
+export interface AdapterConfig {
+  jail: WorkspaceJail;
+  /** Scratch space for per-step homes (not under /tmp: codex refuses to put its helpers there). */
+  stateDir: string;
+  /** Configured binary; default: the bare name looked up on PATH. */
+  binaryPath?: string;
+  defaultModel?: string;
+  endpoint?: ModelEndpoint;
+  /** More variable names the user allows through (proxies, certificates). */
+  extraEnvNames?: readonly string[];
+  /** The user's real home, where login files are found. */
+  userHome?: string;
+  /** Where auth variables are looked up (names only are logged). Default: process.env. */
+  sourceEnv?: NodeJS.ProcessEnv;
+  registry?: ProcessRegistry;
+}
+
+export interface InvocationContext {
+  request: StepRequest;
+  model: string;
+  cwd: string;
+  /** A fresh directory for this step only: isolated HOME, CODEX_HOME, TMPDIR, output files. */
+  stepDir: string;
+  config: AdapterConfig;
+}
+
+export interface Invocation {
+  args: string[];
+  env: ChildEnvSpec;
+  stdin: string;
+  /** Literal values to mask wherever the command is shown (beyond the redactor's patterns). */
+  secrets?: string[];
+  /** Read after the process ends, e.g. the codex last-message file. */
+  finalMessageFile?: string;
+}
+
+/** Everything a CLI's event stream told us, before classification against the process outcome. */
+export interface ParsedStream {
+  eventCount: number;
+  malformedEventCount: number;
+  finalMessage: string;
+  commands: CommandRun[];
+  toolCalls: ToolCall[];
+  usage: TokenUsage | null;
+  /** The CLI reported the turn finished (codex turn.completed, gemini result success). */
+  completed: boolean;
+  /** The CLI's own final error, when it reported one. */
+  errorMessage: string | undefined;
+  /** Classification the CLI's error implies (rate_limited, auth_error, failed). */
+  errorStatus: StepStatus | undefined;
+}
+
+export interface EventParser {
+  /** One JSONL line; returns the normalised events it yields for live progress. */
+  push(line: string, truncated: boolean): WorkerEvent[];
+  result(): ParsedStream;
+}
+
+export interface CliSpec {
+  readonly kind: WorkerKind;
+  readonly defaultModel: string;
+  readonly installHint: string;
+  /** A reason to refuse the step before starting anything (e.g. a file that would bypass the env allowlist). */
+  preflight(context: InvocationContext): Promise<string | undefined>;
+  buildInvocation(context: InvocationContext): Promise<Invocation>;
+  /** A parser that keeps at most `maxTextChars` of message text (a flood must not grow memory). */
+  createParser(maxTextChars: number): EventParser;
+  /** Status when the stream ended without a final event of its own: from the exit code and stderr. */
+  classifyExit(exec: ExecResult, parsed: ParsedStream): { status: StepStatus; message: string | undefined };
+}
+
+/** Matches error text to the statuses a retry policy cares about. */
+export function classifyErrorText(text: string): StepStatus {
+  if (/\b429\b|too many requests|rate.?limit|quota|resource.?exhausted/i.test(text)) return 'rate_limited';
+  if (
+    /\b401\b|\b403\b|unauthori[sz]ed|unauthenticated|permission.?denied|invalid.{0,20}api.?key|api.?key.{0,40}(invalid|missing|not valid)|must specify the \w+ environment variable|not logged in|please log ?in/i.test(
+      text,
+    )
+  ) {
+    return 'auth_error';
+  }
+  return 'failed';
+}
+
+/** Appends to a text kept under a cap; what is cut is replaced by one marker, once. */
+export function appendCapped(current: string, addition: string, maxChars: number): string {
+  if (current.length >= maxChars) return current;
+  const room = maxChars - current.length;
+  return addition.length <= room ? current + addition : current + addition.slice(0, room) + TRUNCATION_MARK;
+}
+
+export const TRUNCATION_MARK = '\n[... message cut at the output cap ...]';
+
+export function emptyParsedStream(): ParsedStream {
+  return {
+    eventCount: 0,
+    malformedEventCount: 0,
+    finalMessage: '',
+    commands: [],
+    toolCalls: [],
+    usage: null,
+    completed: false,
+    errorMessage: undefined,
+    errorStatus: undefined,
+  };
+}
+
+function lastLines(text: string, maxChars: number): string {
+  return text.length <= maxChars ? text : text.slice(text.length - maxChars);
+}
+
+export class CliWorkerAdapter implements WorkerAdapter {
+  constructor(
+    private readonly spec: CliSpec,
+    private readonly config: AdapterConfig,
+  ) {}
+
+  get kind(): WorkerKind {
+    return this.spec.kind;
+  }
+
+  get defaultModel(): string {
+    return this.config.defaultModel ?? this.spec.defaultModel;
+  }
+
+  probe(): Promise<ProbeResult> {
+    return probeCli(this.spec.kind, {
+      ...(this.config.binaryPath === undefined ? {} : { binaryPath: this.config.binaryPath }),
+      ...(this.config.sourceEnv === undefined ? {} : { env: this.config.sourceEnv }),
+      ...(this.config.userHome === undefined ? {} : { homeDir: this.config.userHome }),
+      workspaceDir: this.config.jail.root,
+    });
+  }
+
+  async runStep(input: StepRequestInput, options: StepRunOptions = {}): Promise<StepResult> {
+    const request = parseStepRequest(input, this.spec.kind);
+    const cwd = await this.config.jail.resolve(request.cwd);
+    const model = request.model ?? this.defaultModel;
+    await mkdir(this.config.stateDir, { recursive: true });
+    const stepDir = await mkdtemp(path.join(this.config.stateDir, `${this.spec.kind}-step-`));
+    const context: InvocationContext = { request, model, cwd, stepDir, config: this.config };
+    try {
+      return await this.execute(context, options);
+    } finally {
+      await rm(stepDir, { recursive: true, force: true, maxRetries: 3 });
+    }
+  }
+
+  private refused(
+    context: InvocationContext,
+    status: StepStatus,
+    message: string,
+    argv: string[] = [],
+  ): StepResult {
+    return {
+      kind: this.spec.kind,
+      role: context.request.role,
+      model: context.model,
+      status,
+      finalMessage: '',
+      errorMessage: message,
+      commands: [],
+      toolCalls: [],
+      filesChanged: [],
+      filesChangedIncomplete: false,
+      usage: null,
+      eventCount: 0,
+      malformedEventCount: 0,
+      exitCode: null,
+      signal: null,
+      timedOut: false,
+      durationMs: 0,
+      argv,
+      envNames: [],
+      stderrTail: '',
+      stdoutBytes: 0,
+      stderrBytes: 0,
+      logFiles: {},
+    };
+  }
+
+  private async execute(context: InvocationContext, options: StepRunOptions): Promise<StepResult> {
+    const { request } = context;
+    if (options.signal?.aborted)
+      return this.refused(context, 'cancelled', 'The step was cancelled before it started.');
+    const refusal = await this.spec.preflight(context);
+    if (refusal) return this.refused(context, 'cli_error', refusal);
+
+    const invocation = await this.spec.buildInvocation(context);
+    const redactor = new Redactor({
+      secretValues: invocation.secrets ?? [],
+      env: this.config.sourceEnv ?? process.env,
+    });
+    const parser = this.spec.createParser(request.limits.maxOutputBytes);
+    const emit = (event: WorkerEvent): void => options.onEvent?.(event);
+    const logs = options.logDir ? await this.logPaths(options.logDir) : undefined;
+    const before = await takeSnapshot(context.cwd);
+
+    let running;
+    try {
+      running = startProcess({
+        command: this.config.binaryPath ?? this.spec.kind,
+        args: invocation.args,
+        cwd: context.cwd,
+        env: invocation.env,
+        stdin: invocation.stdin,
+        timeoutMs: request.limits.timeoutMs,
+        idleTimeoutMs: request.limits.idleTimeoutMs,
+        killGraceMs: request.limits.killGraceMs,
+        maxCaptureBytes: request.limits.maxOutputBytes,
+        maxLineBytes: request.limits.maxEventBytes,
+        installHint: `Install it with: ${this.spec.installHint}`,
+        onStdoutLine: (line) => {
+          for (const event of parser.push(line.text, line.truncated)) emit(event);
+        },
+        ...(options.signal ? { signal: options.signal } : {}),
+        ...(logs && request.limits.maxLogBytes > 0
+          ? {
+              stdoutLog: { path: logs.stdout, maxBytes: request.limits.maxLogBytes },
+              stderrLog: { path: logs.stderr, maxBytes: request.limits.maxLogBytes },
+            }
+          : {}),
+        ...(this.config.registry ? { registry: this.config.registry } : {}),
+      });
+    } catch (error) {
+      if (error instanceof ExecError) {
+        const status = error.code === 'BINARY_NOT_FOUND' ? 'cli_error' : 'failed';
+        return this.refused(context, status, error.message);
+      }
+      throw error;
+    }
+    const shownArgv = [this.config.binaryPath ?? this.spec.kind, ...invocation.args].map((arg) =>
+      redactor.redact(arg),
+    );
+    emit({ type: 'started', pid: running.pid, argv: shownArgv });
+    const exec = await running.result;
+    const after = await takeSnapshot(context.cwd);
+    const parsed = parser.result();
+
+    let finalMessage = parsed.finalMessage;
+    if (finalMessage === '' && invocation.finalMessageFile) {
+      finalMessage = appendCapped(
+        '',
+        await readSmallFile(invocation.finalMessageFile, request.limits.maxOutputBytes + 1),
+        request.limits.maxOutputBytes,
+      );
+    }
+
+    let status: StepStatus;
+    let errorMessage: string | undefined;
+    if (exec.timedOut) {
+      status = 'timed_out';
+      errorMessage =
+        exec.timeoutKind === 'idle'
+          ? `${this.spec.kind} printed nothing for ${request.limits.idleTimeoutMs} ms (a stalled model stream?) and was stopped.`
+          : `${this.spec.kind} ran past the ${request.limits.timeoutMs} ms limit and was stopped.`;
+    } else if (exec.cancelled) {
+      status = 'cancelled';
+      errorMessage = 'The step was cancelled.';
+    } else if (parsed.errorStatus !== undefined) {
+      status = parsed.errorStatus;
+      errorMessage = parsed.errorMessage;
+    } else if (parsed.completed) {
+      status = 'succeeded';
+    } else {
+      const verdict = this.spec.classifyExit(exec, parsed);
+      status = verdict.status;
+      errorMessage = verdict.message;
+    }
+    if (errorMessage !== undefined) emit({ type: 'error', message: redactor.redact(errorMessage) });
+
+    return {
+      kind: this.spec.kind,
+      role: request.role,
+      model: context.model,
+      status,
+      finalMessage: redactor.redact(finalMessage),
+      ...(errorMessage === undefined ? {} : { errorMessage: redactor.redact(errorMessage) }),
+      commands: parsed.commands.map((run) => ({ ...run, command: redactor.redact(run.command) })),
+      toolCalls: parsed.toolCalls.map((call) =>
+        call.detail === undefined ? call : { ...call, detail: redactor.redact(call.detail) },
+      ),
+      filesChanged: diffSnapshots(before, after).map((change) => ({
+        ...change,
+        path: path.relative(context.cwd, path.join(context.cwd, change.path)).split(path.sep).join('/'),
+      })),
+      filesChangedIncomplete: before.incomplete || after.incomplete,
+      usage: parsed.usage,
+      eventCount: parsed.eventCount,
+      malformedEventCount: parsed.malformedEventCount,
+      exitCode: exec.exitCode,
+      signal: exec.signal,
+      timedOut: exec.timedOut,
+      durationMs: exec.durationMs,
+      argv: [exec.command, ...invocation.args].map((arg) => redactor.redact(arg)),
+      envNames: exec.envNames,
+      stderrTail: redactor.redact(lastLines(exec.stderr.tail || exec.stderr.head, 4000)),
+      stdoutBytes: exec.stdout.totalBytes,
+      stderrBytes: exec.stderr.totalBytes,
+      logFiles: logs ? { stdout: logs.stdout, stderr: logs.stderr } : {},
+    };
+  }
+
+  private async logPaths(logDir: string): Promise<{ stdout: string; stderr: string }> {
+    await mkdir(logDir, { recursive: true });
+    return {
+      stdout: path.join(logDir, `${this.spec.kind}.stdout.log`),
+      stderr: path.join(logDir, `${this.spec.kind}.stderr.log`),
+    };
+  }
+}
+
+async function readSmallFile(file: string, maxBytes: number): Promise<string> {
+  try {
+    const handle = await open(file, 'r');
+    try {
+      const buffer = Buffer.alloc(maxBytes);
+      const { bytesRead } = await handle.read(buffer, 0, maxBytes, 0);
+      return buffer.subarray(0, bytesRead).toString('utf8').trimEnd();
+    } finally {
+      await handle.close();
+    }
+  } catch {
+    return '';
+  }
+}

@@ -1,0 +1,336 @@
+// The gemini adapter: the strict `gemini -o stream-json` command template with an isolated HOME and our
+// own settings.json, its JSONL event parser, and classification from the final `result` event (gemini
+// can exit 0 after an error). Tested against gemini-cli 0.61.x.
+import { access, mkdir, symlink, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { lookupEnv } from '../core/env';
+import type { ExecResult } from '../core/exec';
+import {
+  CliWorkerAdapter,
+  appendCapped,
+  classifyErrorText,
+  emptyParsedStream,
+  type AdapterConfig,
+  type CliSpec,
+  type EventParser,
+  type Invocation,
+  type InvocationContext,
+  type ParsedStream,
+} from './cli-adapter';
+import { roleCanWrite, type Role, type StepStatus, type ToolCall, type WorkerEvent } from './contract';
+
+export const GEMINI_DEFAULT_MODEL = 'gemini-2.5-flash';
+export const GEMINI_INSTALL_HINT = 'npm install -g @google/gemini-cli';
+export const GEMINI_AUTH_ENV_NAMES = [
+  'GEMINI_API_KEY',
+  'GOOGLE_API_KEY',
+  'GOOGLE_GENAI_USE_VERTEXAI',
+  'GOOGLE_CLOUD_PROJECT',
+  'GOOGLE_CLOUD_LOCATION',
+  'GOOGLE_APPLICATION_CREDENTIALS',
+] as const;
+/** Login files copied by reference into the isolated home so a user's `gemini` login keeps working. */
+const GEMINI_LOGIN_FILES = ['oauth_creds.json', 'google_accounts.json'] as const;
+const LOOPBACK_URL = /^http:\/\/127\.0\.0\.1:\d{1,5}\/?$/;
+
+/** Exit codes of gemini-cli's fatal errors (packages/core FatalError subclasses). */
+export const GEMINI_EXIT_CODES: Readonly<Record<number, { status: StepStatus; meaning: string }>> = {
+  41: { status: 'auth_error', meaning: 'authentication failed' },
+  42: { status: 'cli_error', meaning: 'invalid input' },
+  44: { status: 'cli_error', meaning: 'sandbox error' },
+  52: { status: 'cli_error', meaning: 'invalid configuration' },
+  53: { status: 'failed', meaning: 'the turn limit was reached' },
+  54: { status: 'failed', meaning: 'a tool failed fatally' },
+  55: { status: 'cli_error', meaning: 'the workspace is not trusted' },
+  130: { status: 'cancelled', meaning: 'cancelled' },
+};
+
+export type GeminiApprovalMode = 'auto_edit' | 'plan';
+
+/**
+ * Writers get `auto_edit`: file edits are approved, but only gemini's file tools run, and those are
+ * confined to the workspace; shell commands are not approved headless. Every other role gets `plan`,
+ * which refuses modifications.
+ */
+export function geminiApprovalModeFor(role: Role): GeminiApprovalMode {
+  return roleCanWrite(role) ? 'auto_edit' : 'plan';
+}
+
+export function geminiArgs(options: { approvalMode: GeminiApprovalMode; model: string }): string[] {
+  // No --prompt: the prompt is read from stdin, so it is never parsed as a flag.
+  return [
+    '--skip-trust',
+    '--approval-mode',
+    options.approvalMode,
+    '--output-format',
+    'stream-json',
+    '--model',
+    options.model,
+  ];
+}
+
+export function geminiSettings(options: { model: string; authType: string }): Record<string, unknown> {
+  return {
+    security: { auth: { selectedType: options.authType }, folderTrust: { enabled: false } },
+    general: { disableAutoUpdate: true, disableUpdateNag: true, maxAttempts: 1 },
+    privacy: { usageStatisticsEnabled: false },
+    telemetry: { enabled: false },
+    ide: { enabled: false },
+    model: { name: options.model },
+    // A workspace .env would otherwise inject variables past Tandem's environment allowlist.
+    advanced: { ignoreLocalEnv: true },
+  };
+}
+
+async function exists(file: string): Promise<boolean> {
+  try {
+    await access(file);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+interface GeminiEvent {
+  type?: string;
+  role?: string;
+  content?: string;
+  delta?: boolean;
+  tool_name?: string;
+  tool_id?: string;
+  parameters?: Record<string, unknown>;
+  status?: string;
+  output?: string;
+  error?: { type?: string; message?: string };
+  message?: string;
+  severity?: string;
+  stats?: { input_tokens?: number; output_tokens?: number; cached?: number; total_tokens?: number };
+}
+
+function count(value: unknown): number {
+  return typeof value === 'number' && Number.isFinite(value) && value >= 0 ? Math.floor(value) : 0;
+}
+
+const REFUSAL_TYPES = new Set([
+  'policy_violation',
+  'tool_not_registered',
+  'permission_denied',
+  'user_cancelled',
+]);
+
+export class GeminiEventParser implements EventParser {
+  private readonly state: ParsedStream = emptyParsedStream();
+  /** Assistant text since the last tool call: the final answer is what came after the last tool. */
+  private segment = '';
+  private allText = '';
+  private readonly pendingTools = new Map<string, { name: string; command: string | undefined }>();
+
+  constructor(private readonly maxTextChars: number) {}
+
+  push(line: string, truncated: boolean): WorkerEvent[] {
+    if (line.trim() === '') return [];
+    let event: GeminiEvent;
+    try {
+      if (truncated) throw new Error('cut');
+      event = JSON.parse(line) as GeminiEvent;
+    } catch {
+      this.state.malformedEventCount += 1;
+      return [];
+    }
+    if (event === null || typeof event !== 'object' || typeof event.type !== 'string') {
+      this.state.malformedEventCount += 1;
+      return [];
+    }
+    this.state.eventCount += 1;
+    switch (event.type) {
+      case 'message': {
+        if (event.role !== 'assistant' || typeof event.content !== 'string') return [];
+        this.segment = appendCapped(this.segment, event.content, this.maxTextChars);
+        this.allText = appendCapped(this.allText, event.content, this.maxTextChars);
+        return [{ type: 'message', text: event.content }];
+      }
+      case 'tool_use': {
+        this.segment = '';
+        const name = event.tool_name ?? 'tool';
+        const command = typeof event.parameters?.command === 'string' ? event.parameters.command : undefined;
+        if (event.tool_id) this.pendingTools.set(event.tool_id, { name, command });
+        return [];
+      }
+      case 'tool_result':
+        return this.onToolResult(event);
+      case 'result': {
+        const stats = event.stats ?? {};
+        const input = count(stats.input_tokens);
+        const output = count(stats.output_tokens);
+        this.state.usage = {
+          inputTokens: input,
+          outputTokens: output,
+          cachedInputTokens: count(stats.cached),
+          reasoningTokens: 0,
+          totalTokens: count(stats.total_tokens) || input + output,
+        };
+        if (event.status === 'success') {
+          this.state.completed = true;
+        } else {
+          const message = event.error?.message ?? `gemini reported status ${event.status ?? 'unknown'}`;
+          this.state.errorMessage = message;
+          this.state.errorStatus = classifyErrorText(`${event.error?.type ?? ''} ${message}`);
+        }
+        return [{ type: 'usage', usage: this.state.usage }];
+      }
+      case 'error': {
+        const message = event.message ?? event.error?.message;
+        return message ? [{ type: 'error', message }] : [];
+      }
+      default:
+        return [];
+    }
+  }
+
+  private onToolResult(event: GeminiEvent): WorkerEvent[] {
+    const pending = event.tool_id ? this.pendingTools.get(event.tool_id) : undefined;
+    if (event.tool_id) this.pendingTools.delete(event.tool_id);
+    const name = pending?.name ?? 'tool';
+    let status: ToolCall['status'];
+    if (event.status === 'success') status = 'succeeded';
+    else if (
+      REFUSAL_TYPES.has(event.error?.type ?? '') ||
+      /denied by policy|plan mode/i.test(event.error?.message ?? '')
+    )
+      status = 'refused';
+    else status = 'failed';
+    const detail = event.error?.message;
+    const call: ToolCall = detail === undefined ? { name, status } : { name, status, detail };
+    this.state.toolCalls.push(call);
+    const events: WorkerEvent[] = [{ type: 'tool', ...call }];
+    if (pending?.command !== undefined) {
+      const run = { command: pending.command, exitCode: null, status: event.status ?? 'unknown' };
+      this.state.commands.push(run);
+      events.push({ type: 'command', ...run });
+    }
+    return events;
+  }
+
+  result(): ParsedStream {
+    return {
+      ...this.state,
+      finalMessage: this.segment !== '' ? this.segment : this.allText,
+      commands: [...this.state.commands],
+      toolCalls: [...this.state.toolCalls],
+    };
+  }
+}
+
+function classifyGeminiExit(
+  exec: ExecResult,
+  parsed: ParsedStream,
+): { status: StepStatus; message: string | undefined } {
+  const stderr = (exec.stderr.tail || exec.stderr.head).trim();
+  const meaningful = stderr
+    .split('\n')
+    .filter(
+      (line) => line.trim() !== '' && !/256-color|YOLO mode|Ripgrep is not available|^\s+at /.test(line),
+    );
+  const detail = meaningful.slice(-3).join(' ').slice(0, 500);
+  const known = exec.exitCode === null ? undefined : GEMINI_EXIT_CODES[exec.exitCode];
+  if (known) {
+    return {
+      status: known.status,
+      message: `gemini exited with code ${exec.exitCode} (${known.meaning})${detail ? `: ${detail}` : ''}.`,
+    };
+  }
+  if (classifyErrorText(stderr) === 'auth_error') {
+    return { status: 'auth_error', message: `gemini could not authenticate${detail ? `: ${detail}` : ''}.` };
+  }
+  const how = exec.signal ?? `code ${exec.exitCode}`;
+  return {
+    status: 'cli_error',
+    message:
+      parsed.eventCount === 0
+        ? `gemini exited with ${how} before printing any event${detail ? `: ${detail}` : ''}.`
+        : `gemini ended (${how}) without a final result event${detail ? `: ${detail}` : ''}.`,
+  };
+}
+
+/** `.gemini/.env` files gemini would load from the working directory or any folder above it. */
+async function findGeminiEnvFiles(cwd: string): Promise<string[]> {
+  const found: string[] = [];
+  let dir = cwd;
+  for (;;) {
+    const candidate = path.join(dir, '.gemini', '.env');
+    if (await exists(candidate)) found.push(candidate);
+    const parent = path.dirname(dir);
+    if (parent === dir) return found;
+    dir = parent;
+  }
+}
+
+export const geminiSpec: CliSpec = {
+  kind: 'gemini',
+  defaultModel: GEMINI_DEFAULT_MODEL,
+  installHint: GEMINI_INSTALL_HINT,
+
+  async preflight(context: InvocationContext): Promise<string | undefined> {
+    // gemini reads `.gemini/.env` even with ignoreLocalEnv: such a file could redirect the model URL or
+    // inject variables past the allowlist, so the step is refused rather than run with unknown settings.
+    const files = await findGeminiEnvFiles(context.cwd);
+    if (files.length === 0) return undefined;
+    return (
+      `Refusing to run gemini: ${files.join(', ')} would be loaded past Tandem's environment allowlist. ` +
+      'Remove the file, or set the variables you need in your environment and allow their names in the settings.'
+    );
+  },
+
+  async buildInvocation(context: InvocationContext): Promise<Invocation> {
+    const { config, request, stepDir } = context;
+    const home = path.join(stepDir, 'home');
+    const tmp = path.join(stepDir, 'tmp');
+    const geminiDir = path.join(home, '.gemini');
+    await mkdir(geminiDir, { recursive: true });
+    await mkdir(tmp, { recursive: true });
+    const endpoint = config.endpoint ?? { type: 'vendor' };
+    const sourceEnv = config.sourceEnv ?? process.env;
+    const set: Record<string, string> = { HOME: home, TMPDIR: tmp, GEMINI_CLI_NO_RELAUNCH: 'true' };
+    const extraNames = [...(config.extraEnvNames ?? [])];
+    let authType = 'gemini-api-key';
+    if (endpoint.type === 'offline') {
+      if (!LOOPBACK_URL.test(endpoint.geminiBaseUrl)) {
+        throw new Error(`The offline model URL must be http://127.0.0.1:PORT, got ${endpoint.geminiBaseUrl}`);
+      }
+      set.GEMINI_API_KEY = 'offline';
+      set.GOOGLE_GEMINI_BASE_URL = endpoint.geminiBaseUrl.replace(/\/$/, '');
+    } else {
+      extraNames.push(...GEMINI_AUTH_ENV_NAMES);
+      // gemini uses GOOGLE_API_KEY only for Vertex AI; headless API-key auth needs GEMINI_API_KEY.
+      const hasKey = (lookupEnv(sourceEnv, 'GEMINI_API_KEY') ?? '') !== '';
+      const vertex = (lookupEnv(sourceEnv, 'GOOGLE_GENAI_USE_VERTEXAI') ?? '').toLowerCase() === 'true';
+      const userGemini = path.join(config.userHome ?? os.homedir(), '.gemini');
+      if (vertex) authType = 'vertex-ai';
+      else if (!hasKey && (await exists(path.join(userGemini, 'oauth_creds.json')))) {
+        authType = 'oauth-personal';
+        for (const file of GEMINI_LOGIN_FILES) {
+          const source = path.join(userGemini, file);
+          if (await exists(source)) await symlink(source, path.join(geminiDir, file));
+        }
+      }
+    }
+    await writeFile(
+      path.join(geminiDir, 'settings.json'),
+      JSON.stringify(geminiSettings({ model: context.model, authType }), null, 2),
+      { mode: 0o600 },
+    );
+    return {
+      args: geminiArgs({ approvalMode: geminiApprovalModeFor(request.role), model: context.model }),
+      env: { set, extraNames },
+      stdin: request.prompt,
+    };
+  },
+
+  createParser: (maxTextChars) => new GeminiEventParser(maxTextChars),
+  classifyExit: classifyGeminiExit,
+};
+
+export function createGeminiAdapter(config: AdapterConfig): CliWorkerAdapter {
+  return new CliWorkerAdapter(geminiSpec, config);
+}

@@ -1,0 +1,173 @@
+// The worker registry: `spawn` probes a CLI and registers a named worker for it, `list` shows them,
+// `runStep` runs one step on a worker, `stop` cancels its in-flight step and retires it. The MCP server
+// and the extension both drive workers through this one object.
+import { randomUUID } from 'node:crypto';
+import {
+  modelNameSchema,
+  type ProbeResult,
+  type StepRequestInput,
+  type StepResult,
+  type StepRunOptions,
+  type WorkerAdapter,
+  type WorkerKind,
+} from './contract';
+
+export type WorkerState = 'idle' | 'busy' | 'stopped';
+
+export interface WorkerInfo {
+  id: string;
+  kind: WorkerKind;
+  model: string;
+  /** agentId of whoever spawned it. */
+  owner: string;
+  state: WorkerState;
+  createdAt: string;
+  stepsRun: number;
+  cliVersion: string | null;
+  cliPath: string | null;
+}
+
+export type WorkerErrorCode =
+  'NOT_INSTALLED' | 'INVALID_MODEL' | 'UNKNOWN_WORKER' | 'WORKER_BUSY' | 'WORKER_STOPPED' | 'NOT_OWNER';
+
+export class WorkerError extends Error {
+  constructor(
+    readonly code: WorkerErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'WorkerError';
+  }
+}
+
+/** The editor's human user: may stop any worker. */
+export const HUMAN_CALLER = 'human';
+
+interface Entry {
+  info: WorkerInfo;
+  adapter: WorkerAdapter;
+  inFlight: AbortController | undefined;
+  running: Promise<StepResult> | undefined;
+}
+
+export class WorkerRegistry {
+  private readonly workers = new Map<string, Entry>();
+
+  constructor(private readonly adapterFor: (kind: WorkerKind) => WorkerAdapter) {}
+
+  /** Probes the CLI and registers a worker; refuses a CLI that is not installed, with the install command. */
+  async spawn(options: {
+    kind: WorkerKind;
+    owner: string;
+    model?: string;
+  }): Promise<{ worker: WorkerInfo; probe: ProbeResult }> {
+    const adapter = this.adapterFor(options.kind);
+    if (options.model !== undefined) {
+      const check = modelNameSchema.safeParse(options.model);
+      if (!check.success) {
+        throw new WorkerError(
+          'INVALID_MODEL',
+          `Invalid model name "${options.model}": ${check.error.issues[0]?.message ?? 'bad format'}.`,
+        );
+      }
+    }
+    const probe = await adapter.probe();
+    if (!probe.installed) {
+      throw new WorkerError(
+        'NOT_INSTALLED',
+        `The ${options.kind} CLI is not installed${probe.error ? ` (${probe.error})` : ''}. Install it with: ${probe.installHint}`,
+      );
+    }
+    const info: WorkerInfo = {
+      id: `${options.kind}-${randomUUID().slice(0, 8)}`,
+      kind: options.kind,
+      model: options.model ?? adapter.defaultModel,
+      owner: options.owner,
+      state: 'idle',
+      createdAt: new Date().toISOString(),
+      stepsRun: 0,
+      cliVersion: probe.version,
+      cliPath: probe.path,
+    };
+    this.workers.set(info.id, { info, adapter, inFlight: undefined, running: undefined });
+    return { worker: { ...info }, probe };
+  }
+
+  list(options: { includeStopped?: boolean } = {}): WorkerInfo[] {
+    return [...this.workers.values()]
+      .map((entry) => ({ ...entry.info }))
+      .filter((info) => options.includeStopped || info.state !== 'stopped');
+  }
+
+  get(id: string): WorkerInfo {
+    return { ...this.entry(id).info };
+  }
+
+  private entry(id: string): Entry {
+    const entry = this.workers.get(id);
+    if (!entry) {
+      throw new WorkerError(
+        'UNKNOWN_WORKER',
+        `No worker "${id}". List the workers (worker_list) and use one of their ids.`,
+      );
+    }
+    return entry;
+  }
+
+  /** Runs one step on the worker; a worker runs one step at a time. */
+  async runStep(
+    id: string,
+    request: Omit<StepRequestInput, 'kind' | 'model'> & { model?: string },
+    options: StepRunOptions = {},
+  ): Promise<StepResult> {
+    const entry = this.entry(id);
+    if (entry.info.state === 'stopped')
+      throw new WorkerError('WORKER_STOPPED', `Worker ${id} was stopped; spawn a new one.`);
+    if (entry.info.state === 'busy') {
+      throw new WorkerError(
+        'WORKER_BUSY',
+        `Worker ${id} is running a step; wait for it or use another worker.`,
+      );
+    }
+    const controller = new AbortController();
+    const forward = (): void => controller.abort();
+    options.signal?.addEventListener('abort', forward, { once: true });
+    if (options.signal?.aborted) controller.abort();
+    entry.info.state = 'busy';
+    entry.inFlight = controller;
+    const running = entry.adapter.runStep(
+      { ...request, kind: entry.info.kind, model: request.model ?? entry.info.model },
+      { ...options, signal: controller.signal },
+    );
+    entry.running = running;
+    try {
+      return await running;
+    } finally {
+      options.signal?.removeEventListener('abort', forward);
+      entry.inFlight = undefined;
+      entry.running = undefined;
+      entry.info.stepsRun += 1;
+      if (entry.info.state === 'busy') entry.info.state = 'idle';
+    }
+  }
+
+  /** Cancels the worker's in-flight step (its process tree is killed), waits for it, and retires the worker. */
+  async stop(id: string, caller: string): Promise<WorkerInfo> {
+    const entry = this.entry(id);
+    if (caller !== HUMAN_CALLER && caller !== entry.info.owner) {
+      throw new WorkerError(
+        'NOT_OWNER',
+        `Worker ${id} belongs to another agent; only its owner or the human user can stop it.`,
+      );
+    }
+    entry.info.state = 'stopped';
+    entry.inFlight?.abort();
+    await entry.running?.catch(() => undefined);
+    return { ...entry.info };
+  }
+
+  /** Stops every worker (shutdown). */
+  async stopAll(): Promise<void> {
+    await Promise.all([...this.workers.keys()].map((id) => this.stop(id, HUMAN_CALLER)));
+  }
+}
