@@ -7,12 +7,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { buildChildEnv } from '../src/core/env';
 import { runProcess } from '../src/core/exec';
+import { benchAdapters } from './adapters';
 import { percentile, round } from './stats';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const FIXTURES = path.join(ROOT, 'test', 'fixtures');
 const RESULTS = path.join(ROOT, 'bench', 'results');
 const CALLS = Number(process.env.TANDEM_BENCH_CALLS ?? 300);
+const STEP_RUNS = Number(process.env.TANDEM_BENCH_STEPS ?? 20);
 const FLOOD_BYTES = 1024 * 1024 * 1024;
 const childEnv = buildChildEnv();
 
@@ -155,12 +157,23 @@ async function main(): Promise<void> {
     { name: 'flood 1 GiB wall time, exec helper', value: round(helperFlood.elapsedMs / 1000), unit: 's' },
   );
 
+  for (const row of await benchAdapters(ROOT, STEP_RUNS)) {
+    rows.push(
+      { name: `bare ${row.kind} step p50 (offline model)`, value: row.bareP50, unit: 'ms' },
+      { name: `bare ${row.kind} step p95 (offline model)`, value: row.bareP95, unit: 'ms' },
+      { name: `${row.kind} adapter step p50`, value: row.adapterP50, unit: 'ms' },
+      { name: `${row.kind} adapter step p95`, value: row.adapterP95, unit: 'ms' },
+      { name: `${row.kind} adapter overhead p50`, value: round(row.adapterP50 - row.bareP50), unit: 'ms' },
+      { name: `${row.kind} adapter overhead p95`, value: round(row.adapterP95 - row.bareP95), unit: 'ms' },
+    );
+  }
+
   const machine = `${os.cpus().length} x ${os.cpus()[0]?.model ?? 'cpu'}, ${round(os.totalmem() / 1024 ** 3, 1)} GiB, node ${process.version}, ${process.platform}`;
   const report = { date: new Date().toISOString(), machine, calls: CALLS, rows };
   mkdirSync(RESULTS, { recursive: true });
   writeFileSync(path.join(RESULTS, 'latest.json'), JSON.stringify(report, null, 2) + '\n');
   const table = [
-    `Bench ${report.date} on ${machine}; ${CALLS} calls per variant.`,
+    `Bench ${report.date} on ${machine}; ${CALLS} calls per exec variant, ${STEP_RUNS} steps per adapter variant.`,
     '',
     '| measure | value | target | ok |',
     '|---|---:|---|---|',

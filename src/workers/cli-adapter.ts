@@ -100,16 +100,26 @@ export interface CliSpec {
   classifyExit(exec: ExecResult, parsed: ParsedStream): { status: StepStatus; message: string | undefined };
 }
 
-/** Matches error text to the statuses a retry policy cares about. */
+/**
+ * Matches error text to the statuses a retry policy cares about. A status code counts only as a number of
+ * its own: not inside a version (1.429.0), a duration (1.401 s) or a stack position (chunk.js:429:12), which
+ * gemini's stderr is full of; and `rate limit` / `quota` not inside words (accurate limits, quotation).
+ */
 export function classifyErrorText(text: string): StepStatus {
-  if (/\b429\b|too many requests|rate.?limit|quota|resource.?exhausted/i.test(text)) return 'rate_limited';
   if (
-    /\b401\b|\b403\b|unauthori[sz]ed|unauthenticated|permission.?denied|invalid.{0,20}api.?key|api.?key.{0,40}(invalid|missing|not valid)|must specify the \w+ environment variable|not logged in|please log ?in/i.test(
+    /(?<![\w.])429(?!\w|[.:]\d)|too many requests|\brate.?limit|quota(?!tion)|resource.?exhausted/i.test(text)
+  ) {
+    return 'rate_limited';
+  }
+  if (
+    /(?<![\w.])40[13](?!\w|[.:]\d)|unauthori[sz]ed|unauthenticated|invalid.{0,20}api.?key|api.?key.{0,40}(invalid|missing|not valid)|must specify the \w+ environment variable|not logged in|please log ?in/i.test(
       text,
     )
   ) {
     return 'auth_error';
   }
+  // Google's API status, not a file system's "Permission denied".
+  if (/\bPERMISSION_DENIED\b/.test(text)) return 'auth_error';
   return 'failed';
 }
 

@@ -265,12 +265,11 @@ function classifyCodexExit(
   exec: ExecResult,
   parsed: ParsedStream,
 ): { status: StepStatus; message: string | undefined } {
-  const stderr = (exec.stderr.tail || exec.stderr.head).trim();
-  const lastLine =
-    stderr
-      .split('\n')
-      .filter((line) => line.trim() !== '')
-      .pop() ?? '';
+  // The whole capture (head, marker, tail): the tail alone is only what came after the head's half.
+  const stderr = exec.stderr.text.trim();
+  const lines = stderr.split('\n').filter((line) => line.trim() !== '');
+  // A clap usage error ends with "For more information, try '--help'."; its "error:" line says what is wrong.
+  const lastLine = lines.findLast((line) => /^error:/i.test(line.trim())) ?? lines.pop() ?? '';
   if (parsed.eventCount === 0) {
     const status = classifyErrorText(stderr) === 'auth_error' ? 'auth_error' : 'cli_error';
     return {

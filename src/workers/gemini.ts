@@ -196,7 +196,9 @@ export class GeminiEventParser implements EventParser {
     if (event.status === 'success') status = 'succeeded';
     else if (
       REFUSAL_TYPES.has(event.error?.type ?? '') ||
-      /denied by policy|plan mode/i.test(event.error?.message ?? '')
+      /denied by policy|plan mode|not in workspace|outside the allowed workspace/i.test(
+        event.error?.message ?? '',
+      )
     )
       status = 'refused';
     else status = 'failed';
@@ -226,7 +228,8 @@ function classifyGeminiExit(
   exec: ExecResult,
   parsed: ParsedStream,
 ): { status: StepStatus; message: string | undefined } {
-  const stderr = (exec.stderr.tail || exec.stderr.head).trim();
+  // The whole capture (head, marker, tail): the tail alone is only what came after the head's half.
+  const stderr = exec.stderr.text.trim();
   const meaningful = stderr
     .split('\n')
     .filter(
