@@ -2,6 +2,7 @@
 // with no network and no key (the offline demo), and every integration test uses it as its model.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { roleScenario } from './roles';
 
 export type OfflineApi = 'openai-responses' | 'gemini';
 
@@ -275,18 +276,19 @@ function errorBody(api: OfflineApi | 'unknown', status: number, message: string)
   };
 }
 
-function reviewText(verdict: string): string {
-  const findings =
-    verdict === 'approve'
-      ? []
-      : [
-          {
-            severity: 'high',
-            title: 'User input reaches a shell command unescaped',
-            detail:
-              'The offline model always reports this finding so the request_changes path can be tested.',
-          },
-        ];
+/** `findings=high,low` scripts the severities; without it request_changes brings one high finding. */
+function reviewText(verdict: string, findingsArg?: string): string {
+  const severities =
+    findingsArg !== undefined
+      ? findingsArg.split(',').filter((severity) => severity !== '')
+      : verdict === 'approve'
+        ? []
+        : ['high'];
+  const findings = severities.map((severity, index) => ({
+    severity,
+    title: index === 0 ? 'User input reaches a shell command unescaped' : `Scripted finding ${index + 1}`,
+    detail: 'The offline model reports scripted findings so the review paths can be tested.',
+  }));
   return `Review finished.\n\n\`\`\`json\n${JSON.stringify({ verdict, findings }, null, 2)}\n\`\`\`\n`;
 }
 
@@ -330,7 +332,7 @@ function scenarioBehaviour(tag: ScenarioTag, request: LoggedRequest, toolOutputs
       return { kind: 'writeFile', path, content: args.content ?? DEFAULT_WRITE_CONTENT, codexTool };
     }
     case 'review':
-      return { kind: 'text', text: reviewText(args.verdict ?? 'approve') };
+      return { kind: 'text', text: reviewText(args.verdict ?? 'approve', args.findings) };
     case 'http500':
       return {
         kind: 'httpError',
@@ -799,7 +801,10 @@ export class OfflineModelServer {
     } else if (json && endpoint.api === 'gemini') {
       [prompt, toolNames, toolOutputs] = [geminiPrompt(json), geminiToolNames(json), geminiToolOutputs(json)];
     }
-    const tag = (prompt === undefined ? undefined : parseScenarioTag(prompt)) ?? {
+    const cli = endpoint.api === 'gemini' ? 'gemini' : 'codex';
+    const tag = (prompt === undefined
+      ? undefined
+      : (roleScenario(prompt, cli) ?? parseScenarioTag(prompt))) ?? {
       name: this.defaultScenario,
       args: {},
     };

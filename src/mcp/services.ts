@@ -1,0 +1,124 @@
+// The shared state behind every MCP session on one workspace: jail, run store, panic switch, worker
+// adapters and registry, orchestrator. Built once per workspace by `tandem-mcp serve` or the editor,
+// and handed to a new McpServer per session.
+import path from 'node:path';
+import { JailError, WorkspaceJail } from '../core/jail';
+import { cleanupIsolation, createIsolationPort } from '../orchestrator/isolation-port';
+import { Orchestrator } from '../orchestrator/orchestrator';
+import { PanicSwitch } from '../orchestrator/panic';
+import { RunStore, STATE_DIR_NAME } from '../orchestrator/run-store';
+import type { AdapterConfig, ModelEndpoint } from '../workers/cli-adapter';
+import { createCodexAdapter } from '../workers/codex';
+import type { ProbeResult, StepLimits, WorkerAdapter, WorkerKind } from '../workers/contract';
+import { createGeminiAdapter } from '../workers/gemini';
+import { probeAll } from '../workers/probe';
+import { WorkerRegistry } from '../workers/registry';
+
+export interface ServicesOptions {
+  workspaceRoot: string;
+  /** Where the models are: the vendors' APIs (default) or the built-in offline model. */
+  endpoint?: ModelEndpoint;
+  cliPaths?: Partial<Record<WorkerKind, string>>;
+  models?: Partial<Record<WorkerKind, string>>;
+  /** Worker processes running at once across all runs (default 4). */
+  concurrency?: number;
+  limits?: Partial<StepLimits>;
+  extraEnvNames?: readonly string[];
+  /** An untrusted workspace keeps its history readable but starts no worker. Default true. */
+  trusted?: boolean;
+  /** Replaces the CLI adapters (tests of the layers above use the fake adapter). */
+  adapters?: Record<WorkerKind, WorkerAdapter>;
+  /** Run start-up recovery (interrupted runs, orphan processes and copies). Default true. */
+  recover?: boolean;
+}
+
+export interface TandemServices {
+  readonly workspaceRoot: string;
+  readonly jail: WorkspaceJail;
+  readonly store: RunStore;
+  readonly panic: PanicSwitch;
+  readonly adapters: Record<WorkerKind, WorkerAdapter>;
+  readonly workers: WorkerRegistry;
+  readonly orchestrator: Orchestrator;
+  readonly trusted: boolean;
+  probe(): Promise<ProbeResult[]>;
+  /** A caller's folder as a path relative to the workspace root; refuses escapes and Tandem's own state. */
+  relativeCwd(requested: string): Promise<string>;
+  /** Cancels every run, stops every worker. */
+  close(): Promise<void>;
+}
+
+export async function openServices(options: ServicesOptions): Promise<TandemServices> {
+  const jail = await WorkspaceJail.open(options.workspaceRoot);
+  const root = jail.root;
+  const store = await RunStore.open(root);
+  const panic = await PanicSwitch.open(root);
+  const stateDir = path.join(root, STATE_DIR_NAME);
+  const base: AdapterConfig = {
+    jail,
+    stateDir: path.join(stateDir, 'tmp'),
+    ...(options.endpoint ? { endpoint: options.endpoint } : {}),
+    ...(options.extraEnvNames ? { extraEnvNames: options.extraEnvNames } : {}),
+  };
+  const adapters: Record<WorkerKind, WorkerAdapter> = options.adapters ?? {
+    codex: createCodexAdapter({
+      ...base,
+      ...(options.cliPaths?.codex ? { binaryPath: options.cliPaths.codex } : {}),
+      ...(options.models?.codex ? { defaultModel: options.models.codex } : {}),
+    }),
+    gemini: createGeminiAdapter({
+      ...base,
+      ...(options.cliPaths?.gemini ? { binaryPath: options.cliPaths.gemini } : {}),
+      ...(options.models?.gemini ? { defaultModel: options.models.gemini } : {}),
+    }),
+  };
+  const workers = new WorkerRegistry((kind) => adapters[kind]);
+  const isolationDir = path.join(stateDir, 'isolation');
+  const orchestrator = new Orchestrator({
+    store,
+    panic,
+    adapters,
+    workers,
+    isolation: (runId) => createIsolationPort(root, isolationDir, runId),
+    cleanupIsolation: (live) => cleanupIsolation(isolationDir, live),
+    concurrency: options.concurrency ?? 4,
+    ...(options.limits ? { limits: options.limits } : {}),
+  });
+  if (options.recover !== false) {
+    await orchestrator.recover();
+  }
+
+  return {
+    workspaceRoot: root,
+    jail,
+    store,
+    panic,
+    adapters,
+    workers,
+    orchestrator,
+    trusted: options.trusted ?? true,
+    probe: () =>
+      probeAll({
+        ...(options.cliPaths?.codex ? { codexPath: options.cliPaths.codex } : {}),
+        ...(options.cliPaths?.gemini ? { geminiPath: options.cliPaths.gemini } : {}),
+        workspaceDir: root,
+      }),
+    async relativeCwd(requested: string): Promise<string> {
+      const resolved = await jail.resolve(requested);
+      const relative = jail.relative(resolved);
+      if (relative === STATE_DIR_NAME || relative.startsWith(`${STATE_DIR_NAME}/`)) {
+        throw new JailError(
+          'OUTSIDE_WORKSPACE',
+          requested,
+          root,
+          `Path "${requested}" is Tandem's own state folder; choose a folder of the project.`,
+        );
+      }
+      return relative;
+    },
+    async close(): Promise<void> {
+      await orchestrator.shutdown();
+      await workers.stopAll();
+    },
+  };
+}

@@ -1,0 +1,609 @@
+// The orchestrator: starts runs (a dispatch to one worker, or one of the five strategies), returns their
+// id at once and carries them out in the background through the dispatch queue, recording every step,
+// event and decision in the run store. Writers always work in isolated copies; a change reaches the
+// workspace only through a recorded decision.
+import path from 'node:path';
+import { identify, isSameProcessAlive, signalTree } from '../core/exec';
+import {
+  parseStepRequest,
+  type Role,
+  type StepLimits,
+  type StepResult,
+  type WorkerAdapter,
+  type WorkerEvent,
+  type WorkerKind,
+} from '../workers/contract';
+import type { WorkerRegistry } from '../workers/registry';
+import { HUMAN_CALLER } from '../workers/registry';
+import { isFinished, type RunRecord, type RunStatus, type StepRecord, type StrategyName } from './model';
+import type { PanicSwitch } from './panic';
+import { parseReview, writerPrompt } from './prompts';
+import type { CapturedChange, Isolation } from './isolation';
+import { DispatchQueue } from './queue';
+import type { RunStore } from './run-store';
+import { runStrategy, type StrategyOptions } from './strategies';
+import { SUMMARY_SCHEMA_VERSION, renderSummaryMarkdown, type ChangeRecord, type RunSummary } from './summary';
+
+/** How a run gets isolated copies of the workspace and applies a chosen change back. */
+export type IsolationPort = Pick<Isolation, 'createCopy' | 'applyChange' | 'dispose'>;
+
+export type ApplyPolicy = 'if_approved' | 'always' | 'never';
+
+export interface OrchestratorOptions {
+  store: RunStore;
+  panic: PanicSwitch;
+  adapters: Record<WorkerKind, WorkerAdapter>;
+  workers: WorkerRegistry;
+  /** Fresh per run (labelled with the run id): the base state is taken when the run starts. */
+  isolation: (runId: string) => Promise<IsolationPort>;
+  /** Removes isolated copies no live run owns (start-up recovery). */
+  cleanupIsolation?: (liveRunIds: string[]) => Promise<string[]>;
+  concurrency: number;
+  limits?: Partial<StepLimits>;
+}
+
+export type OrchestratorErrorCode = 'PANIC_ENGAGED' | 'NOT_OWNER' | 'RUN_FINISHED';
+
+export class OrchestratorError extends Error {
+  constructor(
+    readonly code: OrchestratorErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'OrchestratorError';
+  }
+}
+
+export interface DispatchInput {
+  owner: string;
+  workerId: string;
+  prompt: string;
+  role: Role;
+  apply?: ApplyPolicy;
+  /** Folder to work in, relative to the workspace root (already checked against the jail). */
+  cwd?: string;
+}
+
+export interface StrategyInput extends StrategyOptions {
+  owner: string;
+  strategy: StrategyName;
+  prompt: string;
+}
+
+/** What a run's body decides; the orchestrator records it and writes the summary. */
+export interface RunOutcome {
+  status: RunStatus;
+  outcome: string;
+  decision: string | null;
+  applied: boolean;
+}
+
+interface LiveRun {
+  controller: AbortController;
+  done: Promise<void>;
+}
+
+/** The handle a strategy body uses to run steps and record changes in its run. */
+export class RunContext {
+  readonly steps: StepRecord[] = [];
+  readonly changes: ChangeRecord[] = [];
+
+  constructor(
+    readonly run: RunRecord,
+    readonly signal: AbortSignal,
+    private readonly orchestrator: Orchestrator,
+    readonly isolation: IsolationPort,
+  ) {}
+
+  get store(): RunStore {
+    return this.orchestrator.store;
+  }
+
+  get limits(): Partial<StepLimits> {
+    return this.orchestrator.limits;
+  }
+
+  adapter(kind: WorkerKind): WorkerAdapter {
+    return this.orchestrator.adapters[kind];
+  }
+
+  /** Runs one CLI step through the dispatch queue and records it; never throws for the CLI's failures. */
+  async step(options: {
+    name: string;
+    role: Role;
+    kind: WorkerKind;
+    prompt: string;
+    cwd: string;
+    model?: string;
+    workerId?: string;
+  }): Promise<{ result: StepResult; record: StepRecord }> {
+    const index = this.steps.length + 1;
+    const adapter = this.adapter(options.kind);
+    const record: StepRecord = {
+      index,
+      name: options.name,
+      role: options.role,
+      workerKind: options.kind,
+      workerId: options.workerId ?? null,
+      model: options.model ?? adapter.defaultModel,
+      status: 'running',
+      startedAt: new Date().toISOString(),
+      endedAt: null,
+      durationMs: null,
+      exitCode: null,
+      signal: null,
+      timedOut: false,
+      argv: [],
+      finalMessage: '',
+      errorMessage: null,
+      tokens: null,
+      diffStats: null,
+      filesChanged: [],
+      verdict: null,
+      findings: [],
+      logDir: this.store.stepLogDir(this.run.id, index, options.name),
+    };
+    this.steps.push(record);
+    await this.store.update(this.run.id, { stepCount: this.steps.length });
+    await this.store.appendEvent(this.run.id, {
+      type: 'step_started',
+      step: index,
+      message: `${options.name}: ${options.kind} as ${options.role} is queued.`,
+      data: { name: options.name, role: options.role, kind: options.kind },
+    });
+    const request = {
+      kind: options.kind,
+      role: options.role,
+      cwd: options.cwd,
+      prompt: options.prompt,
+      limits: this.limits,
+      ...(options.model === undefined ? {} : { model: options.model }),
+    };
+    const stepOptions = {
+      signal: this.signal,
+      logDir: record.logDir as string,
+      onEvent: (event: WorkerEvent) => {
+        if (event.type === 'started') {
+          record.argv = event.argv;
+          // pid and start time let a restarted server kill this process if we crash.
+          const startTime = event.pid === undefined ? null : (identify(event.pid).startTime ?? null);
+          void this.store.appendEvent(this.run.id, {
+            type: 'step_progress',
+            step: index,
+            message: `${options.name}: ${options.kind} started${event.pid ? ` (pid ${event.pid})` : ''}.`,
+            data: { pid: event.pid ?? null, startTime },
+          });
+        } else if (event.type === 'command' || event.type === 'tool' || event.type === 'error') {
+          const text =
+            event.type === 'command'
+              ? `ran ${event.command} (${event.status})`
+              : event.type === 'tool'
+                ? `tool ${event.name}: ${event.status}`
+                : `error: ${event.message}`;
+          void this.store.appendEvent(this.run.id, {
+            type: 'step_progress',
+            step: index,
+            message: `${options.name}: ${text}`,
+          });
+        }
+      },
+    };
+    let result: StepResult;
+    try {
+      result = await this.orchestrator.queue.run(async () => {
+        if (options.workerId !== undefined) {
+          return this.orchestrator.workers.runStep(options.workerId, request, stepOptions);
+        }
+        return adapter.runStep(parseStepRequest(request, options.kind), stepOptions);
+      }, this.signal);
+    } catch (error) {
+      if (!this.signal.aborted) throw error;
+      result = cancelledResult(options.kind, options.role, record.model);
+    }
+    Object.assign(record, {
+      status: result.status,
+      endedAt: new Date().toISOString(),
+      durationMs: result.durationMs,
+      exitCode: result.exitCode,
+      signal: result.signal,
+      timedOut: result.timedOut,
+      argv: result.argv.length > 0 ? result.argv : record.argv,
+      finalMessage: result.finalMessage.slice(0, 64 * 1024),
+      errorMessage: result.errorMessage ?? null,
+      tokens: result.usage?.totalTokens ?? null,
+      model: result.model,
+    } satisfies Partial<StepRecord>);
+    if (options.role !== 'writer') {
+      const review = parseReview(result.finalMessage);
+      record.verdict = result.status === 'succeeded' ? review.verdict : null;
+      record.findings = review.findings;
+    }
+    await this.store.appendEvent(this.run.id, {
+      type: 'step_finished',
+      step: index,
+      message: `${options.name}: ${options.kind} ${result.status}${result.errorMessage ? ` — ${result.errorMessage}` : ''}.`,
+      data: {
+        status: result.status,
+        durationMs: result.durationMs,
+        exitCode: result.exitCode,
+        verdict: record.verdict,
+        findings: record.findings.length,
+      },
+    });
+    await this.saveSteps();
+    return { result, record };
+  }
+
+  /** Records a writer's captured change, saving its patch in the run folder. */
+  async recordChange(
+    label: string,
+    change: CapturedChange,
+    step: StepRecord | undefined,
+  ): Promise<ChangeRecord> {
+    const patchFile = change.patch === '' ? null : `changes-${label.replace(/[^A-Za-z0-9_-]/g, '_')}.patch`;
+    if (patchFile) await this.store.writeRunFile(this.run.id, patchFile, change.patch);
+    const record: ChangeRecord = {
+      label,
+      stats: change.stats,
+      files: change.files.map(({ path, change: kind, insertions, deletions }) => ({
+        path,
+        change: kind,
+        insertions,
+        deletions,
+      })),
+      patchFile,
+      patchTruncated: change.patchTruncated,
+      applied: false,
+    };
+    this.changes.push(record);
+    if (step) {
+      step.diffStats = change.stats;
+      step.filesChanged = change.files.map(({ path, change: kind }) => ({ path, change: kind }));
+      await this.saveSteps();
+    }
+    return record;
+  }
+
+  async apply(change: CapturedChange, record: ChangeRecord): Promise<void> {
+    await this.isolation.applyChange(change);
+    record.applied = true;
+  }
+
+  async decide(message: string, data?: Record<string, unknown>): Promise<void> {
+    await this.store.appendEvent(this.run.id, { type: 'decision', message, ...(data ? { data } : {}) });
+  }
+
+  async saveSteps(): Promise<void> {
+    await this.store.writeRunFile(this.run.id, 'steps.json', JSON.stringify(this.steps, null, 2) + '\n');
+  }
+}
+
+function cancelledResult(kind: WorkerKind, role: Role, model: string): StepResult {
+  return {
+    kind,
+    role,
+    model,
+    status: 'cancelled',
+    finalMessage: '',
+    errorMessage: 'The run was cancelled before this step started.',
+    commands: [],
+    toolCalls: [],
+    filesChanged: [],
+    filesChangedIncomplete: false,
+    usage: null,
+    eventCount: 0,
+    malformedEventCount: 0,
+    exitCode: null,
+    signal: null,
+    timedOut: false,
+    durationMs: 0,
+    argv: [],
+    envNames: [],
+    stderrTail: '',
+    stdoutBytes: 0,
+    stderrBytes: 0,
+    logFiles: {},
+  };
+}
+
+export class Orchestrator {
+  readonly store: RunStore;
+  readonly adapters: Record<WorkerKind, WorkerAdapter>;
+  readonly workers: WorkerRegistry;
+  readonly queue: DispatchQueue;
+  readonly limits: Partial<StepLimits>;
+  private readonly panic: PanicSwitch;
+  private readonly isolation: (runId: string) => Promise<IsolationPort>;
+  private readonly cleanupIsolation: ((liveRunIds: string[]) => Promise<string[]>) | undefined;
+  private readonly live = new Map<string, LiveRun>();
+  private readonly listeners = new Set<(run: RunRecord) => void>();
+
+  constructor(options: OrchestratorOptions) {
+    this.store = options.store;
+    this.panic = options.panic;
+    this.adapters = options.adapters;
+    this.workers = options.workers;
+    this.isolation = options.isolation;
+    this.cleanupIsolation = options.cleanupIsolation;
+    this.queue = new DispatchQueue(options.concurrency);
+    this.limits = options.limits ?? {};
+  }
+
+  /** Called with the run record on every status change (for views and status bars). */
+  onRunChange(listener: (run: RunRecord) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  get runningCount(): number {
+    return this.live.size;
+  }
+
+  private async refuseWhenPanicking(): Promise<void> {
+    const state = await this.panic.reload();
+    if (state.engaged) {
+      throw new OrchestratorError(
+        'PANIC_ENGAGED',
+        `Panic is engaged (by ${state.engagedBy ?? 'unknown'}: ${state.reason ?? 'no reason given'}); no new work starts until a human releases it.`,
+      );
+    }
+  }
+
+  async startStrategy(input: StrategyInput): Promise<RunRecord> {
+    await this.refuseWhenPanicking();
+    const workers = strategyWorkers(input);
+    const run = await this.store.create({
+      kind: 'strategy',
+      strategy: input.strategy,
+      owner: input.owner,
+      prompt: input.prompt,
+      workers,
+    });
+    this.launch(run, (context) => runStrategy(context, input));
+    return run;
+  }
+
+  async dispatch(input: DispatchInput): Promise<RunRecord> {
+    await this.refuseWhenPanicking();
+    const worker = this.workers.get(input.workerId);
+    const run = await this.store.create({
+      kind: 'dispatch',
+      strategy: null,
+      owner: input.owner,
+      prompt: input.prompt,
+      workers: [worker.id],
+    });
+    this.launch(run, (context) => dispatchBody(context, input, worker.kind));
+    return run;
+  }
+
+  private launch(run: RunRecord, body: (context: RunContext) => Promise<RunOutcome>): void {
+    const controller = new AbortController();
+    const done = this.execute(run, controller, body).finally(() => this.live.delete(run.id));
+    this.live.set(run.id, { controller, done });
+  }
+
+  private async execute(
+    run: RunRecord,
+    controller: AbortController,
+    body: (context: RunContext) => Promise<RunOutcome>,
+  ): Promise<void> {
+    let context: RunContext | undefined;
+    let isolation: IsolationPort | undefined;
+    let outcome: RunOutcome;
+    try {
+      const started = await this.store.update(run.id, {
+        status: 'running',
+        startedAt: new Date().toISOString(),
+      });
+      this.notify(started);
+      await this.store.appendEvent(run.id, {
+        type: 'run_started',
+        message: `Run started (${run.strategy ?? run.kind}).`,
+      });
+      isolation = await this.isolation(run.id);
+      context = new RunContext(started, controller.signal, this, isolation);
+      outcome = await body(context);
+      if (controller.signal.aborted && outcome.status !== 'cancelled') {
+        outcome = { ...outcome, status: 'cancelled', outcome: `Cancelled. ${outcome.outcome}` };
+      }
+    } catch (error) {
+      outcome = controller.signal.aborted
+        ? { status: 'cancelled', outcome: 'Cancelled.', decision: null, applied: false }
+        : {
+            status: 'failed',
+            outcome: `Tandem failed: ${(error as Error).message}`,
+            decision: null,
+            applied: false,
+          };
+    }
+    await isolation?.dispose().catch(() => undefined);
+    const finished = await this.store.update(run.id, {
+      status: outcome.status,
+      endedAt: new Date().toISOString(),
+      outcome: outcome.outcome,
+      decision: outcome.decision,
+      applied: outcome.applied,
+      stepCount: context?.steps.length ?? 0,
+    });
+    const summary: RunSummary = {
+      schemaVersion: SUMMARY_SCHEMA_VERSION,
+      run: finished,
+      steps: context?.steps ?? [],
+      changes: context?.changes ?? [],
+    };
+    await this.store.writeRunFile(run.id, 'summary.json', JSON.stringify(summary, null, 2) + '\n');
+    await this.store.writeRunFile(run.id, 'summary.md', renderSummaryMarkdown(summary));
+    await this.store.appendEvent(run.id, {
+      type: 'run_finished',
+      message: `Run ${outcome.status}: ${outcome.outcome}`,
+      data: { status: outcome.status, applied: outcome.applied },
+    });
+    this.notify(finished);
+  }
+
+  private notify(run: RunRecord): void {
+    for (const listener of this.listeners) listener(run);
+  }
+
+  /** Cancels a run and kills its processes; only its owner or the human user may. */
+  async cancel(runId: string, caller: string): Promise<RunRecord> {
+    const run = this.store.get(runId);
+    if (caller !== HUMAN_CALLER && caller !== run.owner) {
+      throw new OrchestratorError(
+        'NOT_OWNER',
+        `Run ${runId} belongs to another agent; only its owner or the human user can cancel it.`,
+      );
+    }
+    const live = this.live.get(runId);
+    if (!live) {
+      if (isFinished(run.status)) {
+        throw new OrchestratorError(
+          'RUN_FINISHED',
+          `Run ${runId} already ended (${run.status}); there is nothing to cancel.`,
+        );
+      }
+      return run;
+    }
+    live.controller.abort();
+    await live.done;
+    return this.store.get(runId);
+  }
+
+  /** Panic: cancel everything in flight, whoever owns it. */
+  async cancelAll(): Promise<number> {
+    const runs = [...this.live.values()];
+    for (const run of runs) run.controller.abort();
+    await Promise.all(runs.map((run) => run.done));
+    return runs.length;
+  }
+
+  /** Resolves when the run has finished (for the CLI's `run` and for tests). */
+  async finished(runId: string): Promise<RunRecord> {
+    await this.live.get(runId)?.done;
+    return this.store.get(runId);
+  }
+
+  /**
+   * Start-up recovery: runs left unfinished by a server that is gone become `interrupted`, and any step
+   * process they recorded that is still alive (same pid and start time) is killed with its group.
+   */
+  async recover(): Promise<RunRecord[]> {
+    const recovered: RunRecord[] = [];
+    for (const run of this.store.unfinished()) {
+      if (this.live.has(run.id)) continue;
+      const ownerAlive =
+        run.host.pid !== process.pid &&
+        isSameProcessAlive({ pid: run.host.pid, startTime: run.host.startTime ?? undefined });
+      if (ownerAlive) continue;
+      const events = await this.store.readEvents(run.id);
+      let killed = 0;
+      for (const event of events) {
+        const pid = event.data?.pid;
+        if (event.type !== 'step_progress' || typeof pid !== 'number') continue;
+        const startTime = typeof event.data?.startTime === 'string' ? event.data.startTime : undefined;
+        if (!isSameProcessAlive({ pid, startTime })) continue;
+        signalTree(pid, [{ pid, startTime }], 'SIGKILL');
+        killed += 1;
+      }
+      const outcome = `Interrupted: the server running it (pid ${run.host.pid}) stopped before it finished${killed ? `; ${killed} leftover process group(s) killed` : ''}.`;
+      const updated = await this.store.update(run.id, {
+        status: 'interrupted',
+        endedAt: new Date().toISOString(),
+        outcome,
+      });
+      await this.store.appendEvent(run.id, {
+        type: 'run_finished',
+        message: outcome,
+        data: { status: 'interrupted', killed },
+      });
+      recovered.push(updated);
+    }
+    const live = [...this.store.unfinished().map((run) => run.id), ...this.live.keys()];
+    await this.cleanupIsolation?.(live);
+    return recovered;
+  }
+
+  /** Cancels everything and waits: for deactivate and server shutdown. */
+  async shutdown(): Promise<void> {
+    await this.cancelAll();
+  }
+}
+
+function strategyWorkers(input: StrategyInput): string[] {
+  const writer = input.writer ?? 'codex';
+  const other: WorkerKind = writer === 'codex' ? 'gemini' : 'codex';
+  switch (input.strategy) {
+    case 'single_worker':
+      return [writer];
+    case 'codex_writes_gemini_reviews':
+      return ['codex', 'gemini'];
+    case 'gemini_writes_codex_reviews':
+      return ['gemini', 'codex'];
+    case 'parallel_dual_write_review':
+      return ['codex', 'gemini'];
+    case 'security_redteam_pass':
+      return [writer, other];
+  }
+}
+
+/** task_dispatch: one step on a registered worker; a writer's change is applied per the apply policy. */
+async function dispatchBody(
+  context: RunContext,
+  input: DispatchInput,
+  kind: WorkerKind,
+): Promise<RunOutcome> {
+  const worker = input.workerId;
+  if (input.role !== 'writer') {
+    const { result } = await context.step({
+      name: input.role,
+      role: input.role,
+      kind,
+      prompt: input.prompt,
+      cwd: input.cwd ?? '.',
+      workerId: worker,
+    });
+    return {
+      status:
+        result.status === 'succeeded' ? 'succeeded' : result.status === 'cancelled' ? 'cancelled' : 'failed',
+      outcome:
+        result.status === 'succeeded'
+          ? `${kind} answered as ${input.role}.`
+          : `${kind} ${result.status}: ${result.errorMessage ?? ''}`,
+      decision: null,
+      applied: false,
+    };
+  }
+  const copy = await context.isolation.createCopy(`${context.run.id}-dispatch`);
+  try {
+    const { result, record } = await context.step({
+      name: 'write',
+      role: 'writer',
+      kind,
+      prompt: writerPrompt(input.prompt),
+      cwd: path.join(copy.dir, input.cwd ?? '.'),
+      workerId: worker,
+    });
+    if (result.status !== 'succeeded') {
+      return {
+        status: result.status === 'cancelled' ? 'cancelled' : 'failed',
+        outcome: `${kind} ${result.status}: ${result.errorMessage ?? 'no detail'}`,
+        decision: null,
+        applied: false,
+      };
+    }
+    const change = await copy.captureChange();
+    const changeRecord = await context.recordChange(kind, change, record);
+    const apply = (input.apply ?? 'always') !== 'never' && change.stats.files > 0;
+    if (apply) await context.apply(change, changeRecord);
+    const decision = apply
+      ? `Applied ${kind}'s change (${change.stats.files} files).`
+      : change.stats.files === 0
+        ? 'No files changed.'
+        : 'Not applied (apply=never); the patch is kept in the run folder.';
+    await context.decide(decision);
+    return { status: 'succeeded', outcome: `${kind} wrote the change.`, decision, applied: apply };
+  } finally {
+    await copy.dispose();
+  }
+}

@@ -1,0 +1,389 @@
+// Run history in <workspace>/.tandem/: an append-only runs.jsonl index (one full record per line, the
+// last line of an id wins) and a folder per run with its events, step logs and summaries. Appends are
+// whole lines, other files are written to a temp name and renamed, so a crash leaves at worst one torn
+// last line, which is skipped. Everything written passes through the redactor.
+import { EventEmitter } from 'node:events';
+import { existsSync } from 'node:fs';
+import { appendFile, mkdir, open, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { Redactor, getDefaultRedactor } from '../core/redact';
+import { identify } from '../core/exec';
+import {
+  isFinished,
+  runRecordSchema,
+  type RunEvent,
+  type RunRecord,
+  type RunStatus,
+  type StrategyName,
+} from './model';
+
+export const STATE_DIR_NAME = '.tandem';
+const INDEX_FILE = 'runs.jsonl';
+const INDEX_PROMPT_CHARS = 4000;
+
+export interface ListFilter {
+  owner?: string;
+  status?: RunStatus;
+  strategy?: StrategyName;
+  /** Newest first; default 50, at most 1000. */
+  limit?: number;
+  /** Only runs created before this run (cursor for the next page). */
+  before?: string;
+}
+
+export interface NewRun {
+  kind: RunRecord['kind'];
+  strategy: StrategyName | null;
+  owner: string;
+  prompt: string;
+  workers: string[];
+}
+
+/** Writes the .tandem folder with a .gitignore that keeps all of it out of version control. */
+export async function ensureStateDir(workspaceRoot: string): Promise<string> {
+  const dir = path.join(workspaceRoot, STATE_DIR_NAME);
+  await mkdir(dir, { recursive: true });
+  const ignore = path.join(dir, '.gitignore');
+  if (!existsSync(ignore)) await writeFileAtomic(ignore, '*\n');
+  return dir;
+}
+
+export async function writeFileAtomic(file: string, content: string): Promise<void> {
+  const temp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  await writeFile(temp, content, { mode: 0o600 });
+  await rename(temp, file);
+}
+
+function newRunId(now: Date): string {
+  const stamp = now
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
+  return `run-${stamp}-${randomBytes(3).toString('hex')}`;
+}
+
+const RUN_ID = /^run-\d{8}T\d{6}Z-[0-9a-f]{6}$/;
+
+export class RunStoreError extends Error {
+  constructor(
+    readonly code: 'UNKNOWN_RUN' | 'INVALID_RUN_ID',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'RunStoreError';
+  }
+}
+
+export class RunStore {
+  private readonly records = new Map<string, RunRecord>();
+  /** Ids in creation order (oldest first). */
+  private readonly order: string[] = [];
+  private indexOffset = 0;
+  private readonly nextSeq = new Map<string, number>();
+  private writeChain: Promise<void> = Promise.resolve();
+  private readonly emitter = new EventEmitter();
+  private readonly host = identify(process.pid);
+  /** Lines of runs.jsonl that could not be read (a torn last line after a crash). */
+  skippedLines = 0;
+
+  private constructor(
+    readonly workspaceRoot: string,
+    readonly stateDir: string,
+    private readonly redactor: Redactor,
+  ) {
+    this.emitter.setMaxListeners(0);
+  }
+
+  static async open(workspaceRoot: string, options: { redactor?: Redactor } = {}): Promise<RunStore> {
+    const stateDir = await ensureStateDir(workspaceRoot);
+    await mkdir(path.join(stateDir, 'runs'), { recursive: true });
+    const store = new RunStore(workspaceRoot, stateDir, options.redactor ?? getDefaultRedactor());
+    await store.repairTornLine();
+    await store.refresh();
+    return store;
+  }
+
+  /** A crash can leave a last line without its newline; end it so the next append starts clean. */
+  private async repairTornLine(): Promise<void> {
+    let handle;
+    try {
+      handle = await open(this.indexPath, 'r');
+    } catch {
+      return;
+    }
+    try {
+      const { size } = await handle.stat();
+      if (size === 0) return;
+      const last = Buffer.alloc(1);
+      await handle.read(last, 0, 1, size - 1);
+      if (last[0] !== 0x0a) await appendFile(this.indexPath, '\n');
+    } finally {
+      await handle.close();
+    }
+  }
+
+  get indexPath(): string {
+    return path.join(this.stateDir, INDEX_FILE);
+  }
+
+  runDir(id: string): string {
+    if (!RUN_ID.test(id))
+      throw new RunStoreError('INVALID_RUN_ID', `"${id}" is not a run id (run-YYYYMMDDTHHMMSSZ-xxxxxx).`);
+    return path.join(this.stateDir, 'runs', id);
+  }
+
+  /** Reads lines appended to the index since the last read (by this or another process). */
+  async refresh(): Promise<void> {
+    let size: number;
+    try {
+      size = (await stat(this.indexPath)).size;
+    } catch {
+      return;
+    }
+    if (size <= this.indexOffset) return;
+    const handle = await open(this.indexPath, 'r');
+    try {
+      const length = size - this.indexOffset;
+      const buffer = Buffer.alloc(length);
+      const { bytesRead } = await handle.read(buffer, 0, length, this.indexOffset);
+      const text = buffer.subarray(0, bytesRead).toString('utf8');
+      // Leave a last line without its newline for the next read: it may still be being written.
+      const end = text.lastIndexOf('\n');
+      if (end === -1) return;
+      this.indexOffset += Buffer.byteLength(text.slice(0, end + 1));
+      for (const line of text.slice(0, end).split('\n')) this.ingest(line);
+    } finally {
+      await handle.close();
+    }
+  }
+
+  private ingest(line: string): void {
+    if (line.trim() === '') return;
+    let parsed;
+    try {
+      parsed = runRecordSchema.safeParse(JSON.parse(line));
+    } catch {
+      this.skippedLines += 1;
+      return;
+    }
+    if (!parsed.success) {
+      this.skippedLines += 1;
+      return;
+    }
+    const record = parsed.data;
+    if (!this.records.has(record.id)) this.order.push(record.id);
+    this.records.set(record.id, record);
+  }
+
+  /** Serialises appends of this process so lines never interleave. */
+  private enqueue<T>(work: () => Promise<T>): Promise<T> {
+    const next = this.writeChain.then(work, work);
+    this.writeChain = next.then(
+      () => undefined,
+      () => undefined,
+    );
+    return next;
+  }
+
+  private async appendRecord(record: RunRecord): Promise<void> {
+    const clean = this.redactor.redactValue(record);
+    const line = JSON.stringify(clean) + '\n';
+    await this.enqueue(async () => {
+      await appendFile(this.indexPath, line, { mode: 0o600 });
+    });
+    // Our own line is now in the file; read it back with anything others appended before it.
+    await this.refresh();
+    if (!this.records.has(clean.id)) this.order.push(clean.id);
+    this.records.set(clean.id, clean);
+  }
+
+  async create(input: NewRun): Promise<RunRecord> {
+    const now = new Date();
+    const record: RunRecord = {
+      id: newRunId(now),
+      kind: input.kind,
+      strategy: input.strategy,
+      owner: input.owner,
+      prompt:
+        input.prompt.length > INDEX_PROMPT_CHARS
+          ? `${input.prompt.slice(0, INDEX_PROMPT_CHARS)}…`
+          : input.prompt,
+      status: 'queued',
+      createdAt: now.toISOString(),
+      startedAt: null,
+      endedAt: null,
+      workers: input.workers,
+      stepCount: 0,
+      outcome: null,
+      decision: null,
+      applied: false,
+      host: { pid: process.pid, startTime: this.host.startTime ?? null },
+    };
+    await mkdir(this.runDir(record.id), { recursive: true });
+    await writeFileAtomic(
+      path.join(this.runDir(record.id), 'prompt.txt'),
+      this.redactor.redact(input.prompt),
+    );
+    await this.appendRecord(record);
+    await this.appendEvent(record.id, { type: 'run_queued', message: `Run queued by ${input.owner}.` });
+    return this.get(record.id);
+  }
+
+  async update(
+    id: string,
+    patch: Partial<Omit<RunRecord, 'id' | 'createdAt' | 'owner' | 'host'>>,
+  ): Promise<RunRecord> {
+    const current = this.get(id);
+    const next: RunRecord = { ...current, ...patch };
+    await this.appendRecord(next);
+    return this.get(id);
+  }
+
+  get(id: string): RunRecord {
+    const record = this.records.get(id);
+    if (!record) {
+      throw new RunStoreError(
+        'UNKNOWN_RUN',
+        `No run "${id}" in this workspace. List the runs (run_list) and use one of their ids.`,
+      );
+    }
+    return { ...record };
+  }
+
+  has(id: string): boolean {
+    return this.records.has(id);
+  }
+
+  get size(): number {
+    return this.records.size;
+  }
+
+  /** Newest first, filtered; `before` pages through older runs. */
+  list(filter: ListFilter = {}): RunRecord[] {
+    const limit = Math.max(1, Math.min(1000, filter.limit ?? 50));
+    let start = this.order.length - 1;
+    if (filter.before !== undefined) {
+      const at = this.order.lastIndexOf(filter.before);
+      start = at === -1 ? -1 : at - 1;
+    }
+    const out: RunRecord[] = [];
+    for (let i = start; i >= 0 && out.length < limit; i--) {
+      const record = this.records.get(this.order[i] as string) as RunRecord;
+      if (filter.owner !== undefined && record.owner !== filter.owner) continue;
+      if (filter.status !== undefined && record.status !== filter.status) continue;
+      if (filter.strategy !== undefined && record.strategy !== filter.strategy) continue;
+      out.push({ ...record });
+    }
+    return out;
+  }
+
+  /** Runs not finished: used at start-up to find what a dead server left behind. */
+  unfinished(): RunRecord[] {
+    return [...this.records.values()]
+      .filter((record) => !isFinished(record.status))
+      .map((record) => ({ ...record }));
+  }
+
+  private eventsPath(id: string): string {
+    return path.join(this.runDir(id), 'events.jsonl');
+  }
+
+  private async seqFor(id: string): Promise<number> {
+    const known = this.nextSeq.get(id);
+    if (known !== undefined) return known;
+    const events = await this.readEvents(id);
+    const next = (events[events.length - 1]?.seq ?? 0) + 1;
+    this.nextSeq.set(id, next);
+    return next;
+  }
+
+  async appendEvent(id: string, event: Omit<RunEvent, 'seq' | 'time'>): Promise<RunEvent> {
+    return this.enqueue(async () => {
+      const seq = await this.seqFor(id);
+      this.nextSeq.set(id, seq + 1);
+      const full = this.redactor.redactValue({ seq, time: new Date().toISOString(), ...event }) as RunEvent;
+      await appendFile(this.eventsPath(id), JSON.stringify(full) + '\n', { mode: 0o600 });
+      this.emitter.emit(id, full);
+      return full;
+    });
+  }
+
+  async readEvents(id: string, after = 0, limit = 1000): Promise<RunEvent[]> {
+    let text: string;
+    try {
+      text = await readFile(this.eventsPath(id), 'utf8');
+    } catch {
+      return [];
+    }
+    const events: RunEvent[] = [];
+    for (const line of text.split('\n')) {
+      if (line.trim() === '') continue;
+      try {
+        const event = JSON.parse(line) as RunEvent;
+        if (event.seq > after) events.push(event);
+      } catch {
+        // A torn last line after a crash.
+      }
+      if (events.length >= limit) break;
+    }
+    return events;
+  }
+
+  /**
+   * Events after `after`; when there are none yet and the run is not finished, waits up to `timeoutMs`
+   * for the next one (or until the signal aborts), then returns what arrived.
+   */
+  async waitForEvents(
+    id: string,
+    after: number,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<RunEvent[]> {
+    this.get(id);
+    const ready = await this.readEvents(id, after);
+    if (ready.length > 0 || isFinished(this.get(id).status) || timeoutMs <= 0) return ready;
+    await new Promise<void>((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        clearInterval(poll);
+        this.emitter.off(id, done);
+        signal?.removeEventListener('abort', done);
+        resolve();
+      };
+      const timer = setTimeout(done, timeoutMs);
+      // Another process may own the run: look at the file now and then as well.
+      const poll = setInterval(() => {
+        void this.readEvents(id, after, 1).then((events) => {
+          if (events.length > 0) done();
+        });
+      }, 500);
+      this.emitter.on(id, done);
+      signal?.addEventListener('abort', done, { once: true });
+    });
+    return this.readEvents(id, after);
+  }
+
+  async writeRunFile(id: string, name: string, content: string): Promise<string> {
+    if (!/^[A-Za-z0-9._-]+$/.test(name)) throw new Error(`Bad run file name "${name}".`);
+    const file = path.join(this.runDir(id), name);
+    await writeFileAtomic(file, this.redactor.redact(content));
+    return file;
+  }
+
+  async readRunFile(id: string, name: string): Promise<string | undefined> {
+    try {
+      return await readFile(path.join(this.runDir(id), name), 'utf8');
+    } catch {
+      return undefined;
+    }
+  }
+
+  stepLogDir(id: string, index: number, name: string): string {
+    return path.join(
+      this.runDir(id),
+      'steps',
+      `${String(index).padStart(2, '0')}-${name.replace(/[^A-Za-z0-9_-]/g, '_')}`,
+    );
+  }
+}

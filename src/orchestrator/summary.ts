@@ -1,0 +1,115 @@
+// The auditable record of a finished run: summary.json (schema version 1) and the same data as
+// summary.md, written into the run's folder. The CLI and the dashboard render from summary.json.
+import type { DiffStats, RunRecord, StepRecord } from './model';
+
+export const SUMMARY_SCHEMA_VERSION = 1;
+
+export interface ChangeRecord {
+  /** Which writer produced it, e.g. "codex" or "write:gemini". */
+  label: string;
+  stats: DiffStats;
+  files: { path: string; change: string; insertions: number; deletions: number }[];
+  /** File in the run folder holding the patch. */
+  patchFile: string | null;
+  patchTruncated: boolean;
+  applied: boolean;
+}
+
+export interface RunSummary {
+  schemaVersion: number;
+  run: RunRecord;
+  steps: StepRecord[];
+  changes: ChangeRecord[];
+}
+
+function duration(ms: number | null): string {
+  if (ms === null) return '-';
+  return ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(1)} s`;
+}
+
+function cell(text: string): string {
+  return text.replace(/\|/g, '\\|').replace(/\r?\n/g, ' ');
+}
+
+export function renderSummaryMarkdown(summary: RunSummary): string {
+  const { run, steps, changes } = summary;
+  const lines = [
+    `# Run ${run.id}`,
+    '',
+    `- **Status:** ${run.status}${run.outcome ? ` — ${run.outcome}` : ''}`,
+    `- **Asked by:** ${run.owner}`,
+    `- **Strategy:** ${run.strategy ?? run.kind}`,
+    `- **Created:** ${run.createdAt}${run.endedAt ? `, ended ${run.endedAt}` : ''}`,
+    `- **Decision:** ${run.decision ?? 'none'}`,
+    `- **Applied to the workspace:** ${run.applied ? 'yes' : 'no'}`,
+    '',
+    '## Task',
+    '',
+    '````text',
+    run.prompt,
+    '````',
+    '',
+    '## Steps',
+    '',
+    '| # | step | role | worker | model | status | duration | exit | tokens | verdict | findings |',
+    '|---|---|---|---|---|---|---|---|---|---|---|',
+    ...steps.map((step) =>
+      [
+        '',
+        step.index,
+        cell(step.name),
+        step.role,
+        step.workerKind,
+        cell(step.model),
+        step.status,
+        duration(step.durationMs),
+        step.signal ?? (step.exitCode === null ? '-' : String(step.exitCode)),
+        step.tokens ?? '-',
+        step.verdict ?? '-',
+        step.findings.length,
+        '',
+      ]
+        .join(' | ')
+        .trim(),
+    ),
+  ];
+  for (const step of steps) {
+    lines.push('', `### ${step.index}. ${step.name} (${step.workerKind}, ${step.role})`, '');
+    lines.push(`- Command: \`${cell(step.argv.join(' '))}\``);
+    if (step.errorMessage) lines.push(`- Error: ${cell(step.errorMessage)}`);
+    if (step.diffStats) {
+      lines.push(
+        `- Changed: ${step.diffStats.files} files, +${step.diffStats.insertions} -${step.diffStats.deletions}`,
+      );
+    }
+    for (const finding of step.findings) {
+      lines.push(
+        `- Finding (${finding.severity}): ${cell(finding.title)}${finding.file ? ` in ${finding.file}` : ''}`,
+      );
+    }
+    // Four backticks: a reviewer's reply holds fenced blocks of its own.
+    if (step.finalMessage) lines.push('', '````text', step.finalMessage.slice(0, 4000), '````');
+  }
+  if (changes.length > 0) {
+    lines.push(
+      '',
+      '## Changes',
+      '',
+      '| from | files | + | - | applied | patch |',
+      '|---|---|---|---|---|---|',
+    );
+    for (const change of changes) {
+      lines.push(
+        `| ${change.label} | ${change.stats.files} | ${change.stats.insertions} | ${change.stats.deletions} | ${change.applied ? 'yes' : 'no'} | ${change.patchFile ?? '-'}${change.patchTruncated ? ' (cut)' : ''} |`,
+      );
+    }
+    for (const change of changes) {
+      for (const file of change.files) {
+        lines.push(
+          `- ${change.label}: ${file.change} \`${file.path}\` (+${file.insertions} -${file.deletions})`,
+        );
+      }
+    }
+  }
+  return lines.join('\n') + '\n';
+}
