@@ -8,6 +8,7 @@ import path from 'node:path';
 import { buildChildEnv } from '../src/core/env';
 import { runProcess } from '../src/core/exec';
 import { benchAdapters } from './adapters';
+import { benchServer } from './server';
 import { percentile, round } from './stats';
 
 const ROOT = path.resolve(__dirname, '..', '..');
@@ -15,6 +16,9 @@ const FIXTURES = path.join(ROOT, 'test', 'fixtures');
 const RESULTS = path.join(ROOT, 'bench', 'results');
 const CALLS = Number(process.env.TANDEM_BENCH_CALLS ?? 300);
 const STEP_RUNS = Number(process.env.TANDEM_BENCH_STEPS ?? 20);
+const SECTIONS = ['exec', 'adapters', 'server'] as const;
+/** `node out/bench/run.js [section...]`: the sections to run (default all). */
+const wanted = new Set(process.argv.slice(2).length > 0 ? process.argv.slice(2) : SECTIONS);
 const FLOOD_BYTES = 1024 * 1024 * 1024;
 const childEnv = buildChildEnv();
 
@@ -90,7 +94,6 @@ function floodWorker(
 
 async function main(): Promise<void> {
   const rows: Row[] = [];
-  const MiB = 1024 * 1024;
   const trueBinary = ['/usr/bin/true', '/bin/true'].find((candidate) => {
     try {
       return statSync(candidate).isFile();
@@ -104,7 +107,7 @@ async function main(): Promise<void> {
   ];
   if (trueBinary) workloads.push({ label: 'true', command: trueBinary, args: [] });
 
-  for (const workload of workloads) {
+  for (const workload of wanted.has('exec') ? workloads : []) {
     process.stderr.write(
       `bench: ${CALLS} calls of ${workload.label}, bare spawn and exec helper interleaved\n`,
     );
@@ -127,6 +130,30 @@ async function main(): Promise<void> {
     );
   }
 
+  if (wanted.has('exec')) await flood(rows);
+  if (wanted.has('adapters')) {
+    for (const row of await benchAdapters(ROOT, STEP_RUNS)) {
+      rows.push(
+        { name: `bare ${row.kind} step p50 (offline model)`, value: row.bareP50, unit: 'ms' },
+        { name: `bare ${row.kind} step p95 (offline model)`, value: row.bareP95, unit: 'ms' },
+        { name: `${row.kind} adapter step p50`, value: row.adapterP50, unit: 'ms' },
+        { name: `${row.kind} adapter step p95`, value: row.adapterP95, unit: 'ms' },
+        { name: `${row.kind} adapter overhead p50`, value: round(row.adapterP50 - row.bareP50), unit: 'ms' },
+        { name: `${row.kind} adapter overhead p95`, value: round(row.adapterP95 - row.bareP95), unit: 'ms' },
+      );
+    }
+  }
+  if (wanted.has('server')) {
+    process.stderr.write(
+      'bench: MCP server round trips, 100k-run history, dispatch overhead, 32 concurrent runs\n',
+    );
+    rows.push(...(await benchServer(ROOT, Math.min(CALLS, 200))));
+  }
+  report(rows);
+}
+
+async function flood(rows: Row[]): Promise<void> {
+  const MiB = 1024 * 1024;
   process.stderr.write('bench: 1 GiB flood through a bare spawn and through the exec helper\n');
   const bareFlood = await floodWorker('bare');
   const helperFlood = await floodWorker('helper');
@@ -156,18 +183,9 @@ async function main(): Promise<void> {
     { name: 'flood 1 GiB wall time, bare spawn', value: round(bareFlood.elapsedMs / 1000), unit: 's' },
     { name: 'flood 1 GiB wall time, exec helper', value: round(helperFlood.elapsedMs / 1000), unit: 's' },
   );
+}
 
-  for (const row of await benchAdapters(ROOT, STEP_RUNS)) {
-    rows.push(
-      { name: `bare ${row.kind} step p50 (offline model)`, value: row.bareP50, unit: 'ms' },
-      { name: `bare ${row.kind} step p95 (offline model)`, value: row.bareP95, unit: 'ms' },
-      { name: `${row.kind} adapter step p50`, value: row.adapterP50, unit: 'ms' },
-      { name: `${row.kind} adapter step p95`, value: row.adapterP95, unit: 'ms' },
-      { name: `${row.kind} adapter overhead p50`, value: round(row.adapterP50 - row.bareP50), unit: 'ms' },
-      { name: `${row.kind} adapter overhead p95`, value: round(row.adapterP95 - row.bareP95), unit: 'ms' },
-    );
-  }
-
+function report(rows: Row[]): void {
   const machine = `${os.cpus().length} x ${os.cpus()[0]?.model ?? 'cpu'}, ${round(os.totalmem() / 1024 ** 3, 1)} GiB, node ${process.version}, ${process.platform}`;
   const report = { date: new Date().toISOString(), machine, calls: CALLS, rows };
   mkdirSync(RESULTS, { recursive: true });

@@ -8,16 +8,8 @@ import { createCodexAdapter } from '../../src/workers/codex';
 import type { WorkerKind } from '../../src/workers/contract';
 import { createGeminiAdapter } from '../../src/workers/gemini';
 import { WorkerRegistry } from '../../src/workers/registry';
+import { isGroupAlive } from '../support/processes';
 import { CODEX_BIN, GEMINI_BIN, scratchDir } from '../support/real-cli';
-
-function groupAlive(pgid: number): boolean {
-  try {
-    process.kill(-pgid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 describe('real adapters beyond the shared contract', function () {
   this.timeout(60_000);
@@ -80,7 +72,7 @@ describe('real adapters beyond the shared contract', function () {
       );
       assert.equal(result.status, 'timed_out');
       assert.ok(pid !== undefined);
-      assert.equal(groupAlive(pid), false);
+      assert.equal(isGroupAlive(pid), false);
     });
 
     it(`${kind}: records the command with the prompt kept out of argv, and only allowlisted variable names`, async () => {
@@ -149,6 +141,6 @@ describe('real adapters beyond the shared contract', function () {
     await registry.stop(worker.id, 'agent-x');
     const result = await running;
     assert.equal(result.status, 'cancelled');
-    assert.ok(pid !== undefined && !groupAlive(pid));
+    assert.ok(pid !== undefined && !isGroupAlive(pid));
   });
 });

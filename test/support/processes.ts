@@ -38,3 +38,13 @@ export function killQuietly(pids: readonly number[]): void {
     }
   }
 }
+
+/** True while any process is left in the group (a worker runs in a group of its own). */
+export function isGroupAlive(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
