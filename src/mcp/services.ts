@@ -11,8 +11,9 @@ import type { AdapterConfig, ModelEndpoint } from '../workers/cli-adapter';
 import { createCodexAdapter } from '../workers/codex';
 import type { ProbeResult, StepLimits, WorkerAdapter, WorkerKind } from '../workers/contract';
 import { createGeminiAdapter } from '../workers/gemini';
-import { probeAll } from '../workers/probe';
 import { WorkerRegistry } from '../workers/registry';
+
+const PANIC_POLL_MS = 1000;
 
 export interface ServicesOptions {
   workspaceRoot: string;
@@ -87,6 +88,13 @@ export async function openServices(options: ServicesOptions): Promise<TandemServ
   if (options.recover !== false) {
     await orchestrator.recover();
   }
+  // Panic may be engaged by another process on this workspace (the CLI, another server): notice it
+  // within a second and cancel what runs here too.
+  const panicWatch = setInterval(() => {
+    if (orchestrator.runningCount === 0) return;
+    void panic.reload().then((state) => (state.engaged ? orchestrator.cancelAll() : undefined));
+  }, PANIC_POLL_MS);
+  panicWatch.unref();
 
   return {
     workspaceRoot: root,
@@ -97,12 +105,8 @@ export async function openServices(options: ServicesOptions): Promise<TandemServ
     workers,
     orchestrator,
     trusted: options.trusted ?? true,
-    probe: () =>
-      probeAll({
-        ...(options.cliPaths?.codex ? { codexPath: options.cliPaths.codex } : {}),
-        ...(options.cliPaths?.gemini ? { geminiPath: options.cliPaths.gemini } : {}),
-        workspaceDir: root,
-      }),
+    // The adapters' own probes: the same answer worker_spawn gets (and the fakes' when they replace the CLIs).
+    probe: () => Promise.all([adapters.codex.probe(), adapters.gemini.probe()]),
     async relativeCwd(requested: string): Promise<string> {
       const resolved = await jail.resolve(requested);
       const relative = jail.relative(resolved);
@@ -117,6 +121,7 @@ export async function openServices(options: ServicesOptions): Promise<TandemServ
       return relative;
     },
     async close(): Promise<void> {
+      clearInterval(panicWatch);
       await orchestrator.shutdown();
       await workers.stopAll();
     },

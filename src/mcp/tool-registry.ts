@@ -28,6 +28,7 @@ export type ToolErrorCode =
   | 'NOT_INSTALLED'
   | 'WORKER_BUSY'
   | 'RUN_FINISHED'
+  | 'RUN_ELSEWHERE'
   | 'UNTRUSTED_WORKSPACE'
   | 'INTERNAL';
 

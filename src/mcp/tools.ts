@@ -27,6 +27,7 @@ import type { TandemServices } from './services';
 import { ToolError, ToolRegistry, type ToolContext, type ToolErrorCode } from './tool-registry';
 
 export const MAX_WAIT_SECONDS = 50;
+const MAX_EVENTS_RETURNED = 200;
 
 const readOnly = { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false };
 
@@ -100,6 +101,11 @@ const runStarted = {
   finished: z.boolean(),
   cursor: z.number().describe('Pass as `after` to run_wait to get the events that follow.'),
   events: z.array(eventSchema),
+  omittedEvents: z
+    .number()
+    .describe(
+      'Older events of this wait left out to keep the answer small; read them with run_wait from an earlier cursor.',
+    ),
 };
 
 function publicRun(run: RunRecord): z.infer<typeof runSchema> {
@@ -137,7 +143,7 @@ async function follow(
   after: number,
   waitSeconds: number,
   cancelRunOnAbort: boolean,
-): Promise<{ run: RunRecord; events: RunEvent[]; cursor: number; finished: boolean }> {
+): Promise<{ run: RunRecord; events: RunEvent[]; omittedEvents: number; cursor: number; finished: boolean }> {
   const deadline = Date.now() + waitSeconds * 1000;
   const events: RunEvent[] = [];
   let cursor = after;
@@ -155,12 +161,15 @@ async function follow(
         cursor = event.seq;
         await context.progress(event.seq, event.message);
       }
+      // The run may belong to another server on this workspace: read its latest status from the index.
+      await services.store.refresh();
       const run = services.store.get(runId);
       if (isFinished(run.status) || Date.now() >= deadline || context.signal.aborted) {
         if (isFinished(run.status) && cancelRunOnAbort) await services.orchestrator.finished(runId);
         return {
           run: services.store.get(runId),
-          events: events.slice(-200),
+          events: events.slice(-MAX_EVENTS_RETURNED),
+          omittedEvents: Math.max(0, events.length - MAX_EVENTS_RETURNED),
           cursor,
           finished: isFinished(services.store.get(runId).status),
         };
@@ -376,14 +385,17 @@ export function defineTools(registry: ToolRegistry, services: TandemServices): v
     annotations: readOnly,
     handler: async (context, input) => {
       await services.store.refresh();
-      const runs = services.store.list({
-        limit: input.limit,
+      if (input.before !== undefined) services.store.get(input.before);
+      // One more than asked tells whether another page follows.
+      const found = services.store.list({
+        limit: input.limit + 1,
         ...(input.status ? { status: input.status } : {}),
         ...(input.strategy ? { strategy: input.strategy } : {}),
         ...(input.mine ? { owner: context.agentId } : {}),
         ...(input.before ? { before: input.before } : {}),
       });
-      const nextBefore = runs.length === input.limit ? (runs[runs.length - 1]?.id ?? null) : null;
+      const runs = found.slice(0, input.limit);
+      const nextBefore = found.length > input.limit ? (runs[runs.length - 1]?.id ?? null) : null;
       const text =
         runs.length === 0
           ? 'No runs match.'
@@ -438,6 +450,7 @@ export function defineTools(registry: ToolRegistry, services: TandemServices): v
     mutating: false,
     annotations: readOnly,
     handler: async (context, input) => {
+      await services.store.refresh();
       services.store.get(input.runId);
       const followed = await follow(services, context, input.runId, input.after, input.timeoutSeconds, false);
       return {

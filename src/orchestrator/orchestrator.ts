@@ -14,7 +14,7 @@ import {
   type WorkerKind,
 } from '../workers/contract';
 import type { WorkerRegistry } from '../workers/registry';
-import { HUMAN_CALLER } from '../workers/registry';
+import { HUMAN_CALLER, WorkerError } from '../workers/registry';
 import { isFinished, type RunRecord, type RunStatus, type StepRecord, type StrategyName } from './model';
 import type { PanicSwitch } from './panic';
 import { parseReview, writerPrompt } from './prompts';
@@ -42,7 +42,7 @@ export interface OrchestratorOptions {
   limits?: Partial<StepLimits>;
 }
 
-export type OrchestratorErrorCode = 'PANIC_ENGAGED' | 'NOT_OWNER' | 'RUN_FINISHED';
+export type OrchestratorErrorCode = 'PANIC_ENGAGED' | 'NOT_OWNER' | 'RUN_FINISHED' | 'RUN_ELSEWHERE';
 
 export class OrchestratorError extends Error {
   constructor(
@@ -366,6 +366,10 @@ export class Orchestrator {
   async dispatch(input: DispatchInput): Promise<RunRecord> {
     await this.refuseWhenPanicking();
     const worker = this.workers.get(input.workerId);
+    // Refused before a run is recorded: a stopped worker would only fail the run's one step.
+    if (worker.state === 'stopped') {
+      throw new WorkerError('WORKER_STOPPED', `Worker ${worker.id} was stopped; spawn a new one.`);
+    }
     const run = await this.store.create({
       kind: 'dispatch',
       strategy: null,
@@ -448,6 +452,7 @@ export class Orchestrator {
 
   /** Cancels a run and kills its processes; only its owner or the human user may. */
   async cancel(runId: string, caller: string): Promise<RunRecord> {
+    await this.store.refresh();
     const run = this.store.get(runId);
     if (caller !== HUMAN_CALLER && caller !== run.owner) {
       throw new OrchestratorError(
@@ -463,7 +468,10 @@ export class Orchestrator {
           `Run ${runId} already ended (${run.status}); there is nothing to cancel.`,
         );
       }
-      return run;
+      throw new OrchestratorError(
+        'RUN_ELSEWHERE',
+        `Run ${runId} is carried out by another Tandem server on this workspace (pid ${run.host.pid}); cancel it there, or engage panic to stop every run.`,
+      );
     }
     live.controller.abort();
     await live.done;
@@ -492,9 +500,11 @@ export class Orchestrator {
     const recovered: RunRecord[] = [];
     for (const run of this.store.unfinished()) {
       if (this.live.has(run.id)) continue;
-      const ownerAlive =
-        run.host.pid !== process.pid &&
-        isSameProcessAlive({ pid: run.host.pid, startTime: run.host.startTime ?? undefined });
+      // Alive owners include this very process (another services object on the same workspace).
+      const ownerAlive = isSameProcessAlive({
+        pid: run.host.pid,
+        startTime: run.host.startTime ?? undefined,
+      });
       if (ownerAlive) continue;
       const events = await this.store.readEvents(run.id);
       let killed = 0;

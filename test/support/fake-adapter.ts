@@ -1,6 +1,8 @@
 // An in-process worker adapter for fast tests of the layers above the workers. It obeys the same
 // contract as the real adapters (validation, jail, role permissions, timeouts, cancellation) and reads
 // the same [[scenario:...]] tags the offline model server does, so one contract suite covers all three.
+// Like the offline model, a prompt Tandem rendered for a role (`[tandem role=... step=...]`) is answered by
+// role first (src/offline/roles.ts): a reviewer approves instead of replaying the writer's scenario.
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -12,6 +14,7 @@ import {
   DEFAULT_WRITE_PATH,
   parseScenarioTag,
 } from '../../src/offline/model-server';
+import { roleScenario } from '../../src/offline/roles';
 import { appendCapped } from '../../src/workers/cli-adapter';
 import {
   parseStepRequest,
@@ -116,7 +119,8 @@ export class FakeWorkerAdapter implements WorkerAdapter {
     toolCalls: ToolCall[];
     written?: FileChange;
   }> {
-    const tag = parseScenarioTag(request.prompt) ?? { name: 'reply', args: {} };
+    const tag = roleScenario(request.prompt, this.kind) ??
+      parseScenarioTag(request.prompt) ?? { name: 'reply', args: {} };
     const none: ToolCall[] = [];
     if (signal?.aborted)
       return { status: 'cancelled', message: '', error: 'The step was cancelled.', toolCalls: none };
@@ -148,7 +152,19 @@ export class FakeWorkerAdapter implements WorkerAdapter {
       }
       case 'review': {
         const verdict = tag.args.verdict ?? 'approve';
-        const block = JSON.stringify({ verdict, findings: [] });
+        // As the offline model: `findings=high,low` scripts the severities; request_changes brings one high.
+        const severities =
+          tag.args.findings !== undefined
+            ? tag.args.findings.split(',').filter((severity) => severity !== '')
+            : verdict === 'approve'
+              ? []
+              : ['high'];
+        const findings = severities.map((severity, index) => ({
+          severity,
+          title: `Scripted finding ${index + 1}`,
+          detail: 'The fake adapter reports scripted findings.',
+        }));
+        const block = JSON.stringify({ verdict, findings });
         return {
           status: 'succeeded',
           message: `Review done.\n\`\`\`json\n${block}\n\`\`\``,
