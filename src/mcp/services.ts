@@ -31,6 +31,8 @@ export interface ServicesOptions {
   adapters?: Record<WorkerKind, WorkerAdapter>;
   /** Run start-up recovery (interrupted runs, orphan processes and copies). Default true. */
   recover?: boolean;
+  /** Where notices go (stderr for the CLI, the output channel in the editor). */
+  log?: (line: string) => void;
 }
 
 export interface TandemServices {
@@ -90,9 +92,17 @@ export async function openServices(options: ServicesOptions): Promise<TandemServ
   }
   // Panic may be engaged by another process on this workspace (the CLI, another server): notice it
   // within a second and cancel what runs here too.
+  let cancelling = false;
   const panicWatch = setInterval(() => {
-    if (orchestrator.runningCount === 0) return;
-    void panic.reload().then((state) => (state.engaged ? orchestrator.cancelAll() : undefined));
+    if (cancelling || orchestrator.runningCount === 0) return;
+    void panic.reload().then(async (state) => {
+      if (!state.engaged || cancelling) return;
+      cancelling = true;
+      options.log?.(
+        `tandem: panic engaged by ${state.engagedBy ?? 'unknown'} (${state.reason ?? 'no reason'}): cancelling every run`,
+      );
+      await orchestrator.cancelAll().finally(() => (cancelling = false));
+    });
   }, PANIC_POLL_MS);
   panicWatch.unref();
 

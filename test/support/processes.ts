@@ -1,5 +1,5 @@
 // Test helpers to see real processes: alive or gone (a zombie counts as gone), and the fixture paths.
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 
 export const FIXTURES = path.resolve(__dirname, '..', '..', '..', 'test', 'fixtures');
@@ -39,12 +39,21 @@ export function killQuietly(pids: readonly number[]): void {
   }
 }
 
-/** True while any process is left in the group (a worker runs in a group of its own). */
+/**
+ * True while any live process is left in the group (a worker runs in a group of its own). Zombies do not
+ * count: an orphan killed after its parent died waits for a reaper that a container may not have.
+ */
 export function isGroupAlive(pgid: number): boolean {
-  try {
-    process.kill(-pgid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+    } catch {
+      continue;
+    }
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (Number(fields[2]) === pgid && fields[0] !== 'Z' && fields[0] !== 'X') return true;
   }
+  return false;
 }

@@ -1,0 +1,6 @@
+// Builds the greeting the sample app prints.
+function greet(name) {
+  return 'Hello, ' + name + '!';
+}
+
+module.exports = { greet };

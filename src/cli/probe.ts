@@ -1,0 +1,63 @@
+// `tandem-mcp probe`: is each CLI installed, which version, in the tested range, how it would authenticate.
+import path from 'node:path';
+import { defaultProcessRegistry } from '../core/exec';
+import type { ProbeResult } from '../workers/contract';
+import { buildProbeReport, probeAll } from '../workers/probe';
+import { EXIT, parseArgs } from './args';
+
+export function describeProbe(result: ProbeResult): string {
+  const lines = [`${result.kind}: ${result.installed ? 'installed' : 'not installed'}`];
+  const row = (label: string, value: string): void => {
+    lines.push(`  ${`${label}:`.padEnd(10)} ${value}`);
+  };
+  if (result.installed) {
+    row('path', result.path ?? '-');
+    const range = result.versionInTestedRange ? 'in the tested range' : 'outside the tested range';
+    row(
+      'version',
+      result.version === null ? 'unknown' : `${result.version} (${range} ${result.testedRange})`,
+    );
+    const features = Object.entries(result.features)
+      .filter(([, present]) => present)
+      .map(([name]) => name);
+    row('features', features.length > 0 ? features.join(', ') : 'none known');
+  } else {
+    row('install', result.installHint);
+  }
+  row('auth', result.auth.source === null ? result.auth.mode : `${result.auth.mode} (${result.auth.source})`);
+  if (result.error !== null) row('error', result.error);
+  for (const warning of result.warnings) row('warning', warning);
+  return lines.join('\n');
+}
+
+export async function probeCommand(args: readonly string[]): Promise<number> {
+  const parsed = parseArgs('probe', args, {
+    flags: { json: 'boolean', 'codex-path': 'value', 'gemini-path': 'value', workspace: 'value' },
+  });
+  const codexPath = parsed.string('codex-path');
+  const geminiPath = parsed.string('gemini-path');
+  const options = {
+    workspaceDir: path.resolve(parsed.string('workspace') ?? process.cwd()),
+    ...(codexPath === undefined ? {} : { codexPath: path.resolve(codexPath) }),
+    ...(geminiPath === undefined ? {} : { geminiPath: path.resolve(geminiPath) }),
+  };
+  // `--version` children run in their own process groups, so a Ctrl-C here would not reach them.
+  const onSignal = (signal: NodeJS.Signals): void => {
+    defaultProcessRegistry.killAllNow();
+    process.exit(signal === 'SIGINT' ? EXIT.interrupted : EXIT.terminated);
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    const results = await probeAll(options);
+    process.stdout.write(
+      parsed.has('json')
+        ? `${JSON.stringify(buildProbeReport(results), null, 2)}\n`
+        : `${results.map(describeProbe).join('\n\n')}\n`,
+    );
+    return EXIT.ok;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
