@@ -8,6 +8,7 @@ import path from 'node:path';
 import { buildChildEnv } from '../src/core/env';
 import { runProcess } from '../src/core/exec';
 import { benchAdapters } from './adapters';
+import { benchPeers } from './peers';
 import { benchServer } from './server';
 import { percentile, round } from './stats';
 
@@ -16,7 +17,7 @@ const FIXTURES = path.join(ROOT, 'test', 'fixtures');
 const RESULTS = path.join(ROOT, 'bench', 'results');
 const CALLS = Number(process.env.TANDEM_BENCH_CALLS ?? 300);
 const STEP_RUNS = Number(process.env.TANDEM_BENCH_STEPS ?? 20);
-const SECTIONS = ['exec', 'adapters', 'server'] as const;
+const SECTIONS = ['exec', 'adapters', 'server', 'peers'] as const;
 /** `node out/bench/run.js [section...]`: the sections to run (default all). */
 const wanted = new Set(process.argv.slice(2).length > 0 ? process.argv.slice(2) : SECTIONS);
 const FLOOD_BYTES = 1024 * 1024 * 1024;
@@ -148,6 +149,10 @@ async function main(): Promise<void> {
       'bench: MCP server round trips, 100k-run history, dispatch overhead, 32 concurrent runs\n',
     );
     rows.push(...(await benchServer(ROOT, Math.min(CALLS, 200))));
+  }
+  if (wanted.has('peers')) {
+    process.stderr.write('bench: Tandem beside codex-mcp-server and gemini-mcp-tool on the same fake CLIs\n');
+    rows.push(...(await benchPeers(ROOT)));
   }
   report(rows);
 }
