@@ -3,7 +3,7 @@
 import { defaultProcessRegistry } from '../core/exec';
 import { openServices, type TandemServices } from '../mcp/services';
 import { OfflineModelServer } from '../offline/model-server';
-import type { WorkerKind } from '../workers/contract';
+import type { StepLimits, WorkerKind } from '../workers/contract';
 
 export interface CliServicesOptions {
   workspaceRoot: string;
@@ -11,6 +11,8 @@ export interface CliServicesOptions {
   offline: boolean;
   cliPaths?: Partial<Record<WorkerKind, string>>;
   concurrency?: number;
+  /** Per-step limits (wall and idle timeouts); the contract's defaults otherwise. */
+  limits?: Partial<StepLimits>;
   /** Where diagnostic lines go (stderr; never stdout, which may be the MCP channel). */
   log: (line: string) => void;
 }
@@ -72,6 +74,7 @@ export async function openCliServices(options: CliServicesOptions): Promise<CliS
         : {}),
       ...(options.cliPaths ? { cliPaths: options.cliPaths } : {}),
       ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
+      ...(options.limits ? { limits: options.limits } : {}),
       log: options.log,
     });
   } catch (error) {

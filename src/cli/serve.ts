@@ -59,6 +59,8 @@ export async function serveCommand(args: readonly string[]): Promise<number> {
       'codex-path': 'value',
       'gemini-path': 'value',
       concurrency: 'value',
+      'step-timeout': 'value',
+      'idle-timeout': 'value',
     },
   });
   if (!parsed.has('workspace')) throw new UsageError('serve: --workspace is required');
@@ -66,6 +68,8 @@ export async function serveCommand(args: readonly string[]): Promise<number> {
   const http = parsed.has('http');
   const port = parsed.string('http') === undefined ? 0 : parsed.int('http', 0, 65535);
   const concurrency = parsed.int('concurrency', 1, 64);
+  const stepTimeout = parsed.int('step-timeout', 1, 6 * 60 * 60);
+  const idleTimeout = parsed.int('idle-timeout', 1, 60 * 60);
   const token = http ? (tokenFromEnv() ?? generateToken()) : undefined;
   const codexPath = parsed.string('codex-path');
   const geminiPath = parsed.string('gemini-path');
@@ -88,6 +92,10 @@ export async function serveCommand(args: readonly string[]): Promise<number> {
         ...(geminiPath === undefined ? {} : { gemini: path.resolve(geminiPath) }),
       },
       ...(concurrency === undefined ? {} : { concurrency }),
+      limits: {
+        ...(stepTimeout === undefined ? {} : { timeoutMs: stepTimeout * 1000 }),
+        ...(idleTimeout === undefined ? {} : { idleTimeoutMs: idleTimeout * 1000 }),
+      },
     });
   } finally {
     process.off('SIGINT', duringStartup);

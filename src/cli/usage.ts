@@ -10,6 +10,8 @@ Commands:
                 --offline            use the built-in offline model instead of the vendors' APIs
                 --codex-path PATH, --gemini-path PATH   the CLIs to run (default: codex, gemini on PATH)
                 --concurrency N      worker processes at once across all runs (default 4)
+                --step-timeout S     seconds a worker step may run (default 900)
+                --idle-timeout S     seconds a worker may stay silent before it is stopped (default 300)
               Logs go to stderr. Stops on SIGINT/SIGTERM or when the stdio client goes away: runs are
               cancelled and every worker process is killed.
   run         run one strategy and wait for it; events to stderr, the summary to stdout

@@ -218,6 +218,8 @@ describe('tandem-mcp commands without workers', function () {
       ['serve'],
       ['serve', '--workspace', '.', '--http', '70000'],
       ['serve', '--workspace', '.', '--concurrency', '0'],
+      ['serve', '--workspace', '.', '--idle-timeout', '0'],
+      ['serve', '--workspace', '.', '--step-timeout', 'soon'],
       ['demo', '--keep', '--clean'],
       ['demo', '--bogus'],
     ];
