@@ -4,6 +4,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { RUN_STATUSES, STRATEGIES, type RunRecord } from '../orchestrator/model';
 import { RunStore, RunStoreError, STATE_DIR_NAME } from '../orchestrator/run-store';
+import { runHeaderMarkdown } from '../orchestrator/summary';
 import { EXIT, UsageError, parseArgs } from './args';
 
 const DECISION_CHARS = 60;
@@ -43,24 +44,7 @@ export function renderTable(runs: readonly RunRecord[]): string {
 
 /** For a run without a summary yet (still running, or interrupted before it wrote one). */
 export function renderRecord(run: RunRecord): string {
-  const lines = [
-    `# Run ${run.id}`,
-    '',
-    `- **Status:** ${run.status}${run.outcome ? ` — ${run.outcome}` : ''}`,
-    `- **Asked by:** ${run.owner}`,
-    `- **Strategy:** ${run.strategy ?? run.kind}`,
-    `- **Created:** ${run.createdAt}${run.endedAt ? `, ended ${run.endedAt}` : ''}`,
-    `- **Steps:** ${run.stepCount}`,
-    `- **Decision:** ${run.decision ?? 'none'}`,
-    `- **Applied to the workspace:** ${run.applied ? 'yes' : 'no'}`,
-    '',
-    '## Task',
-    '',
-    '````text',
-    run.prompt,
-    '````',
-  ];
-  return `${lines.join('\n')}\n`;
+  return `${runHeaderMarkdown(run).join('\n')}\n`;
 }
 
 /** The store, or undefined when the workspace never had Tandem state (nothing is created to find out). */

@@ -13,6 +13,7 @@ import {
   type WorkerEvent,
   type WorkerKind,
 } from '../workers/contract';
+import { notStartedResult } from '../workers/cli-adapter';
 import type { WorkerRegistry } from '../workers/registry';
 import { HUMAN_CALLER, WorkerError } from '../workers/registry';
 import { isFinished, type RunRecord, type RunStatus, type StepRecord, type StrategyName } from './model';
@@ -198,7 +199,13 @@ export class RunContext {
       }, this.signal);
     } catch (error) {
       if (!this.signal.aborted) throw error;
-      result = cancelledResult(options.kind, options.role, record.model);
+      result = notStartedResult(
+        options.kind,
+        options.role,
+        record.model,
+        'cancelled',
+        'The run was cancelled before this step started.',
+      );
     }
     Object.assign(record, {
       status: result.status,
@@ -276,34 +283,6 @@ export class RunContext {
   async saveSteps(): Promise<void> {
     await this.store.writeRunFile(this.run.id, 'steps.json', JSON.stringify(this.steps, null, 2) + '\n');
   }
-}
-
-function cancelledResult(kind: WorkerKind, role: Role, model: string): StepResult {
-  return {
-    kind,
-    role,
-    model,
-    status: 'cancelled',
-    finalMessage: '',
-    errorMessage: 'The run was cancelled before this step started.',
-    commands: [],
-    toolCalls: [],
-    filesChanged: [],
-    filesChangedIncomplete: false,
-    usage: null,
-    eventCount: 0,
-    malformedEventCount: 0,
-    exitCode: null,
-    signal: null,
-    timedOut: false,
-    durationMs: 0,
-    argv: [],
-    envNames: [],
-    stderrTail: '',
-    stdoutBytes: 0,
-    stderrBytes: 0,
-    logFiles: {},
-  };
 }
 
 export class Orchestrator {

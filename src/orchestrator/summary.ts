@@ -31,15 +31,16 @@ function cell(text: string): string {
   return text.replace(/\|/g, '\\|').replace(/\r?\n/g, ' ');
 }
 
-export function renderSummaryMarkdown(summary: RunSummary): string {
-  const { run, steps, changes } = summary;
-  const lines = [
+/** The head of a run's Markdown: who asked, what, how it ended, and the task as given. */
+export function runHeaderMarkdown(run: RunRecord): string[] {
+  return [
     `# Run ${run.id}`,
     '',
     `- **Status:** ${run.status}${run.outcome ? ` — ${run.outcome}` : ''}`,
     `- **Asked by:** ${run.owner}`,
     `- **Strategy:** ${run.strategy ?? run.kind}`,
     `- **Created:** ${run.createdAt}${run.endedAt ? `, ended ${run.endedAt}` : ''}`,
+    `- **Steps:** ${run.stepCount}`,
     `- **Decision:** ${run.decision ?? 'none'}`,
     `- **Applied to the workspace:** ${run.applied ? 'yes' : 'no'}`,
     '',
@@ -48,6 +49,13 @@ export function renderSummaryMarkdown(summary: RunSummary): string {
     '````text',
     run.prompt,
     '````',
+  ];
+}
+
+export function renderSummaryMarkdown(summary: RunSummary): string {
+  const { run, steps, changes } = summary;
+  const lines = [
+    ...runHeaderMarkdown(run),
     '',
     '## Steps',
     '',

@@ -1,7 +1,7 @@
 // What every CLI adapter shares: validate the request, jail its working directory, give the step an
 // isolated home, run the CLI's command template through the safe exec helper while parsing its JSONL
 // incrementally, then classify the outcome and report what changed on disk.
-import { mkdir, mkdtemp, open, rm } from 'node:fs/promises';
+import { access, mkdir, mkdtemp, open, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { ChildEnvSpec } from '../core/env';
 import { ExecError, startProcess, type ExecResult, type ProcessRegistry } from '../core/exec';
@@ -12,6 +12,7 @@ import {
   parseStepRequest,
   type CommandRun,
   type ProbeResult,
+  type Role,
   type StepRequest,
   type StepRequestInput,
   type StepResult,
@@ -123,6 +124,79 @@ export function classifyErrorText(text: string): StepStatus {
   return 'failed';
 }
 
+/** The result of a step that never started a process (refused, cancelled first, binary missing). */
+export function notStartedResult(
+  kind: WorkerKind,
+  role: Role,
+  model: string,
+  status: StepStatus,
+  message: string,
+): StepResult {
+  return {
+    kind,
+    role,
+    model,
+    status,
+    finalMessage: '',
+    errorMessage: message,
+    commands: [],
+    toolCalls: [],
+    filesChanged: [],
+    filesChangedIncomplete: false,
+    usage: null,
+    eventCount: 0,
+    malformedEventCount: 0,
+    exitCode: null,
+    signal: null,
+    timedOut: false,
+    durationMs: 0,
+    argv: [],
+    envNames: [],
+    stderrTail: '',
+    stdoutBytes: 0,
+    stderrBytes: 0,
+    logFiles: {},
+  };
+}
+
+/**
+ * Reads one JSONL line of a CLI's event stream: a blank line is nothing, a line cut by the line cap or
+ * that is not a JSON object with a string `type` counts as malformed, anything else counts as an event.
+ */
+export function decodeEventLine<T extends { type?: unknown }>(
+  line: string,
+  truncated: boolean,
+  state: ParsedStream,
+): (T & { type: string }) | undefined {
+  if (line.trim() === '') return undefined;
+  let event: unknown;
+  try {
+    event = truncated ? undefined : JSON.parse(line);
+  } catch {
+    event = undefined;
+  }
+  if (event === null || typeof event !== 'object' || typeof (event as T).type !== 'string') {
+    state.malformedEventCount += 1;
+    return undefined;
+  }
+  state.eventCount += 1;
+  return event as T & { type: string };
+}
+
+/** A token count from a CLI's usage record: a non-negative integer, or 0 for anything else. */
+export function tokenCount(value: unknown): number {
+  return typeof value === 'number' && Number.isFinite(value) && value >= 0 ? Math.floor(value) : 0;
+}
+
+export async function fileExists(file: string): Promise<boolean> {
+  try {
+    await access(file);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Appends to a text kept under a cap; what is cut is replaced by one marker, once. */
 export function appendCapped(current: string, addition: string, maxChars: number): string {
   if (current.length >= maxChars) return current;
@@ -187,37 +261,8 @@ export class CliWorkerAdapter implements WorkerAdapter {
     }
   }
 
-  private refused(
-    context: InvocationContext,
-    status: StepStatus,
-    message: string,
-    argv: string[] = [],
-  ): StepResult {
-    return {
-      kind: this.spec.kind,
-      role: context.request.role,
-      model: context.model,
-      status,
-      finalMessage: '',
-      errorMessage: message,
-      commands: [],
-      toolCalls: [],
-      filesChanged: [],
-      filesChangedIncomplete: false,
-      usage: null,
-      eventCount: 0,
-      malformedEventCount: 0,
-      exitCode: null,
-      signal: null,
-      timedOut: false,
-      durationMs: 0,
-      argv,
-      envNames: [],
-      stderrTail: '',
-      stdoutBytes: 0,
-      stderrBytes: 0,
-      logFiles: {},
-    };
+  private refused(context: InvocationContext, status: StepStatus, message: string): StepResult {
+    return notStartedResult(this.spec.kind, context.request.role, context.model, status, message);
   }
 
   private async execute(context: InvocationContext, options: StepRunOptions): Promise<StepResult> {

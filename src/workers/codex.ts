@@ -1,6 +1,6 @@
 // The codex adapter: the strict `codex exec --json` command template, its JSONL event parser and the
 // classification of how a run ended. Tested against codex-cli 0.169.x (event names changed in 0.144).
-import { access, mkdir, symlink } from 'node:fs/promises';
+import { mkdir, symlink } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { lookupEnv } from '../core/env';
@@ -9,6 +9,9 @@ import {
   CliWorkerAdapter,
   appendCapped,
   classifyErrorText,
+  decodeEventLine,
+  fileExists,
+  tokenCount,
   emptyParsedStream,
   type AdapterConfig,
   type CliSpec,
@@ -33,15 +36,6 @@ export type CodexSandbox = 'read-only' | 'workspace-write';
 
 export function codexSandboxFor(role: InvocationContext['request']['role']): CodexSandbox {
   return roleCanWrite(role) ? 'workspace-write' : 'read-only';
-}
-
-async function exists(file: string): Promise<boolean> {
-  try {
-    await access(file);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /**
@@ -137,10 +131,6 @@ interface CodexEvent {
   message?: string;
 }
 
-function count(value: unknown): number {
-  return typeof value === 'number' && Number.isFinite(value) && value >= 0 ? Math.floor(value) : 0;
-}
-
 export class CodexEventParser implements EventParser {
   private readonly state: ParsedStream = emptyParsedStream();
 
@@ -150,32 +140,20 @@ export class CodexEventParser implements EventParser {
   private lastError: string | undefined;
 
   push(line: string, truncated: boolean): WorkerEvent[] {
-    if (line.trim() === '') return [];
-    let event: CodexEvent;
-    try {
-      if (truncated) throw new Error('cut');
-      event = JSON.parse(line) as CodexEvent;
-    } catch {
-      this.state.malformedEventCount += 1;
-      return [];
-    }
-    if (event === null || typeof event !== 'object' || typeof event.type !== 'string') {
-      this.state.malformedEventCount += 1;
-      return [];
-    }
-    this.state.eventCount += 1;
+    const event = decodeEventLine<CodexEvent>(line, truncated, this.state);
+    if (!event) return [];
     switch (event.type) {
       case 'item.completed':
         return this.onItem(event.item ?? {});
       case 'turn.completed': {
         const usage = event.usage ?? {};
-        const input = count(usage.input_tokens);
-        const output = count(usage.output_tokens);
+        const input = tokenCount(usage.input_tokens);
+        const output = tokenCount(usage.output_tokens);
         this.state.usage = {
           inputTokens: input,
           outputTokens: output,
-          cachedInputTokens: count(usage.cached_input_tokens),
-          reasoningTokens: count(usage.reasoning_output_tokens),
+          cachedInputTokens: tokenCount(usage.cached_input_tokens),
+          reasoningTokens: tokenCount(usage.reasoning_output_tokens),
           totalTokens: input + output,
         };
         this.state.completed = true;
@@ -310,7 +288,7 @@ export const codexSpec: CliSpec = {
       const userCodexHome =
         lookupEnv(sourceEnv, 'CODEX_HOME') ?? path.join(config.userHome ?? os.homedir(), '.codex');
       const authFile = path.join(userCodexHome, 'auth.json');
-      if (await exists(authFile)) await symlink(authFile, path.join(codexHome, 'auth.json'));
+      if (await fileExists(authFile)) await symlink(authFile, path.join(codexHome, 'auth.json'));
     }
     const lastMessageFile = path.join(stepDir, 'last-message.txt');
     return {

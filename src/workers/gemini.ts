@@ -1,7 +1,7 @@
 // The gemini adapter: the strict `gemini -o stream-json` command template with an isolated HOME and our
 // own settings.json, its JSONL event parser, and classification from the final `result` event (gemini
 // can exit 0 after an error). Tested against gemini-cli 0.61.x.
-import { access, mkdir, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { lookupEnv } from '../core/env';
@@ -10,6 +10,9 @@ import {
   CliWorkerAdapter,
   appendCapped,
   classifyErrorText,
+  decodeEventLine,
+  fileExists,
+  tokenCount,
   emptyParsedStream,
   type AdapterConfig,
   type CliSpec,
@@ -83,15 +86,6 @@ export function geminiSettings(options: { model: string; authType: string }): Re
   };
 }
 
-async function exists(file: string): Promise<boolean> {
-  try {
-    await access(file);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 interface GeminiEvent {
   type?: string;
   role?: string;
@@ -106,10 +100,6 @@ interface GeminiEvent {
   message?: string;
   severity?: string;
   stats?: { input_tokens?: number; output_tokens?: number; cached?: number; total_tokens?: number };
-}
-
-function count(value: unknown): number {
-  return typeof value === 'number' && Number.isFinite(value) && value >= 0 ? Math.floor(value) : 0;
 }
 
 const REFUSAL_TYPES = new Set([
@@ -129,20 +119,8 @@ export class GeminiEventParser implements EventParser {
   constructor(private readonly maxTextChars: number) {}
 
   push(line: string, truncated: boolean): WorkerEvent[] {
-    if (line.trim() === '') return [];
-    let event: GeminiEvent;
-    try {
-      if (truncated) throw new Error('cut');
-      event = JSON.parse(line) as GeminiEvent;
-    } catch {
-      this.state.malformedEventCount += 1;
-      return [];
-    }
-    if (event === null || typeof event !== 'object' || typeof event.type !== 'string') {
-      this.state.malformedEventCount += 1;
-      return [];
-    }
-    this.state.eventCount += 1;
+    const event = decodeEventLine<GeminiEvent>(line, truncated, this.state);
+    if (!event) return [];
     switch (event.type) {
       case 'message': {
         if (event.role !== 'assistant' || typeof event.content !== 'string') return [];
@@ -161,14 +139,14 @@ export class GeminiEventParser implements EventParser {
         return this.onToolResult(event);
       case 'result': {
         const stats = event.stats ?? {};
-        const input = count(stats.input_tokens);
-        const output = count(stats.output_tokens);
+        const input = tokenCount(stats.input_tokens);
+        const output = tokenCount(stats.output_tokens);
         this.state.usage = {
           inputTokens: input,
           outputTokens: output,
-          cachedInputTokens: count(stats.cached),
+          cachedInputTokens: tokenCount(stats.cached),
           reasoningTokens: 0,
-          totalTokens: count(stats.total_tokens) || input + output,
+          totalTokens: tokenCount(stats.total_tokens) || input + output,
         };
         if (event.status === 'success') {
           this.state.completed = true;
@@ -262,7 +240,7 @@ async function findGeminiEnvFiles(cwd: string): Promise<string[]> {
   let dir = cwd;
   for (;;) {
     const candidate = path.join(dir, '.gemini', '.env');
-    if (await exists(candidate)) found.push(candidate);
+    if (await fileExists(candidate)) found.push(candidate);
     const parent = path.dirname(dir);
     if (parent === dir) return found;
     dir = parent;
@@ -310,11 +288,11 @@ export const geminiSpec: CliSpec = {
       const vertex = (lookupEnv(sourceEnv, 'GOOGLE_GENAI_USE_VERTEXAI') ?? '').toLowerCase() === 'true';
       const userGemini = path.join(config.userHome ?? os.homedir(), '.gemini');
       if (vertex) authType = 'vertex-ai';
-      else if (!hasKey && (await exists(path.join(userGemini, 'oauth_creds.json')))) {
+      else if (!hasKey && (await fileExists(path.join(userGemini, 'oauth_creds.json')))) {
         authType = 'oauth-personal';
         for (const file of GEMINI_LOGIN_FILES) {
           const source = path.join(userGemini, file);
-          if (await exists(source)) await symlink(source, path.join(geminiDir, file));
+          if (await fileExists(source)) await symlink(source, path.join(geminiDir, file));
         }
       }
     }
