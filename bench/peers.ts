@@ -464,7 +464,7 @@ const NOTES = [
     '(codex `exec --json ... -- -`, gemini `--output-format stream-json`); environment allowlist (base names',
     "plus the CLI's own auth names, so the codex worker gets OPENAI_API_KEY by design, the gemini worker",
     'does not); each step in its own process group, killed as a group (SIGTERM, then SIGKILL) on cancel,',
-    'timeout (idle 5 min, wall 15 min by default, not settable from `serve`) or shutdown; output bounded in',
+    'timeout (idle 5 min, wall 15 min by default, `serve --idle-timeout` / `--step-timeout` change them; the bench keeps the defaults) or shutdown; output bounded in',
     'memory',
     '(head + tail) and spilled to a capped log. `task_dispatch` returns after `waitSeconds` (<= 50) while',
     'the run goes on; `run_cancel` ends it.',
