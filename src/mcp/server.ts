@@ -4,18 +4,24 @@ import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { TANDEM_VERSION } from '../version';
 import type { TandemServices } from './services';
 import { ToolRegistry, type RegistryOptions } from './tool-registry';
+import { TaskOffer } from './tasks';
 import { defineTools, mapError } from './tools';
 
 export function createToolRegistry(
   services: TandemServices,
   onCall?: RegistryOptions['onCall'],
 ): ToolRegistry {
-  const registry = new ToolRegistry({
+  // A task's result is its finished run as run_wait reads it for the run's owner: the tool's own answer.
+  const tasks = new TaskOffer(services, (runId, owner) =>
+    registry.callTool('run_wait', { agentId: owner, runId, after: 0, timeoutSeconds: 0 }),
+  );
+  const registry: ToolRegistry = new ToolRegistry({
     panicEngaged: async () => {
       const state = await services.panic.reload();
       return { engaged: state.engaged, by: state.engagedBy, reason: state.reason };
     },
     mapError,
+    tasks,
     ...(onCall ? { onCall } : {}),
   });
   defineTools(registry, services);
@@ -29,9 +35,14 @@ export const SERVER_INSTRUCTIONS =
 
 export function createServerFactory(registry: ToolRegistry): () => McpServer {
   return () => {
+    const tasks = registry.tasks;
     const server = new McpServer(
       { name: 'tandem', title: 'Tandem', version: TANDEM_VERSION },
-      { capabilities: { logging: {} }, instructions: SERVER_INSTRUCTIONS },
+      {
+        capabilities: { logging: {}, ...(tasks ? { tasks: tasks.capability } : {}) },
+        instructions: SERVER_INSTRUCTIONS,
+        ...(tasks ? { taskStore: tasks.store } : {}),
+      },
     );
     registry.registerAll(server);
     return server;

@@ -7,6 +7,7 @@ import type { CallToolResult, ServerNotification, ServerRequest } from '@modelco
 import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/protocol.js';
 import * as z from 'zod';
 import { HUMAN_CALLER } from '../workers/registry';
+import type { TaskOffer, TaskToolConfig } from './tasks';
 
 /** Who is calling. "human" is reserved for the person at the editor and cannot be claimed by an agent. */
 export const agentIdSchema = z
@@ -97,6 +98,8 @@ export interface RegistryOptions {
   mapError?: ErrorMapper;
   /** Sees every handled call: for audit logs and the schema/handler parity test. */
   onCall?: (call: { tool: string; agentId: string; ok: boolean; code?: ToolErrorCode }) => void;
+  /** Offers some tools as MCP Tasks too (experimental); their calls still go through `call`. */
+  tasks?: TaskOffer;
 }
 
 type AnyDefinition = ToolDefinition<z.ZodRawShape, z.ZodRawShape>;
@@ -128,22 +131,39 @@ export class ToolRegistry {
     return { agentId: agentIdSchema, ...definition.input };
   }
 
+  /** The task offer, if any: the server adds its store and capability. */
+  get tasks(): TaskOffer | undefined {
+    return this.options.tasks;
+  }
+
   /** Registers every tool on one server (one per session; the state behind them is shared). */
   registerAll(server: McpServer): void {
     for (const definition of this.tools.values()) {
-      server.registerTool(
-        definition.name,
-        {
-          title: definition.title,
-          description: definition.description,
-          inputSchema: z.object(this.inputShape(definition)).strict(),
-          outputSchema: definition.output,
-          annotations: { title: definition.title, ...definition.annotations },
-        },
-        (args: unknown, extra: RequestHandlerExtra<ServerRequest, ServerNotification>) =>
-          this.call(definition, args as Record<string, unknown>, extra),
-      );
+      const config: TaskToolConfig = {
+        title: definition.title,
+        description: definition.description,
+        inputSchema: z.object(this.inputShape(definition)).strict(),
+        outputSchema: definition.output,
+        annotations: { title: definition.title, ...definition.annotations },
+      };
+      const call = (args: unknown, extra: RequestHandlerExtra<ServerRequest, ServerNotification>) =>
+        this.call(definition, args as Record<string, unknown>, extra);
+      if (this.options.tasks?.tools.has(definition.name)) {
+        this.options.tasks.register(server, definition.name, config, call);
+      } else {
+        server.registerTool(definition.name, config, call);
+      }
     }
+  }
+
+  /** Calls a tool by name with no client request behind it (no progress, never aborted). */
+  async callTool(name: string, args: Record<string, unknown>): Promise<CallToolResult> {
+    const definition = this.tools.get(name);
+    if (!definition) throw new Error(`No tool "${name}".`);
+    return this.call(definition, args, {
+      signal: new AbortController().signal,
+      sendNotification: async () => undefined,
+    });
   }
 
   /** Runs one call through the guardrails. Public for in-process callers (the editor's commands). */
