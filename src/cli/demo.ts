@@ -84,7 +84,7 @@ async function sampleTests(workspace: string): Promise<{ passed: number; total: 
     timeoutMs: 60_000,
   });
   const count = (name: string): number =>
-    Number(new RegExp(`^# ${name} (\\d+)$`, 'm').exec(result.stdout.text)?.[1] ?? 0);
+    Number(result.stdout.text.match(new RegExp(`^# ${name} (\\d+)$`, 'm'))?.[1] ?? 0);
   return { passed: count('pass'), total: count('tests') };
 }
 

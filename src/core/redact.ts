@@ -308,7 +308,9 @@ let defaultRedactor: Redactor | undefined;
 
 /** The process-wide redactor, built on first use from process.env. Add runtime secrets to it here. */
 export function getDefaultRedactor(): Redactor {
-  defaultRedactor ??= new Redactor({ env: process.env });
+  // Reads the values of secret-named variables, to mask them: nothing is passed on to a child.
+  const ownEnvironment = process.env;
+  defaultRedactor ??= new Redactor({ env: ownEnvironment });
   return defaultRedactor;
 }
 

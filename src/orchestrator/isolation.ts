@@ -1092,7 +1092,7 @@ function parseGitChanges(nameStatus: string, numstat: string): ChangedFile[] {
   }
   const files: ChangedFile[] = [];
   for (const record of numstat.split('\0')) {
-    const match = /^(-|\d+)\t(-|\d+)\t(.*)$/s.exec(record);
+    const match = record.match(/^(-|\d+)\t(-|\d+)\t(.*)$/s);
     if (!match) continue;
     const [, added = '', deleted = '', file = ''] = match;
     const binary = added === '-';
@@ -1110,7 +1110,7 @@ function parseGitChanges(nameStatus: string, numstat: string): ChangedFile[] {
 async function worktreeCommonDir(worktree: string): Promise<string | undefined> {
   try {
     const pointer = await fs.promises.readFile(path.join(worktree, '.git'), 'utf8');
-    const match = /^gitdir: (.+)$/m.exec(pointer);
+    const match = pointer.match(/^gitdir: (.+)$/m);
     if (!match?.[1]) return undefined;
     const adminDir = path.resolve(worktree, match[1].trim());
     const common = await fs.promises.readFile(path.join(adminDir, 'commondir'), 'utf8').catch(() => '../..');

@@ -96,8 +96,7 @@ export interface ParsedReview {
 /** Reads the last fenced json block (or a bare JSON object) holding a verdict from a reviewer's reply. */
 export function parseReview(message: string): ParsedReview {
   const candidates: string[] = [];
-  const fence = /```(?:json)?\s*\n([\s\S]*?)```/g;
-  for (let match = fence.exec(message); match; match = fence.exec(message)) candidates.push(match[1] ?? '');
+  for (const match of message.matchAll(/```(?:json)?\s*\n([\s\S]*?)```/g)) candidates.push(match[1] ?? '');
   const bare = message.match(/\{[^{}]*"verdict"[\s\S]*\}/);
   if (bare) candidates.push(bare[0]);
   for (const candidate of candidates.reverse()) {

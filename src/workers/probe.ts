@@ -72,7 +72,7 @@ export interface Version {
 const VERSION_PATTERN = /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?$/;
 
 export function parseVersion(text: string): Version | null {
-  const match = VERSION_PATTERN.exec(text);
+  const match = text.match(VERSION_PATTERN);
   if (!match) return null;
   const [, major = '', minor = '', patch = '', prerelease] = match;
   const numbers = [major, minor, patch].map(Number);
