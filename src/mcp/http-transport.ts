@@ -314,7 +314,7 @@ function checkRequest(
 
 function bearerTokenOf(header: string | undefined): string | undefined {
   // The auth scheme is case-insensitive (RFC 7235); the token itself is compared exactly.
-  const match = /^Bearer +(\S+) *$/i.exec(header ?? '');
+  const match = (header ?? '').match(/^Bearer +(\S+) *$/i);
   return match?.[1];
 }
 

@@ -92,7 +92,7 @@ const SCENARIO_TAG = /\[\[scenario:([A-Za-z0-9_-]+)((?:\s+[A-Za-z0-9_-]+=[^\s\]]
  * percent-encoded (`content=two%20words`); a malformed escape is kept as written.
  */
 export function parseScenarioTag(prompt: string): ScenarioTag | undefined {
-  const match = SCENARIO_TAG.exec(prompt);
+  const match = prompt.match(SCENARIO_TAG);
   if (!match?.[1]) return undefined;
   const args: Record<string, string> = {};
   for (const pair of (match[2] ?? '').trim().split(/\s+/)) {
@@ -220,10 +220,9 @@ function endpointOf(method: string, pathname: string): Endpoint {
   if (method === 'POST' && (pathname === '/v1/responses' || pathname === '/responses')) {
     return { api: 'openai-responses', call: 'responses' };
   }
-  const gemini =
-    /^\/v1(?:beta|alpha|)\/models\/([^/:]+):(streamGenerateContent|generateContent|countTokens)$/.exec(
-      pathname,
-    );
+  const gemini = pathname.match(
+    /^\/v1(?:beta|alpha|)\/models\/([^/:]+):(streamGenerateContent|generateContent|countTokens)$/,
+  );
   if (method === 'POST' && gemini?.[1] && gemini[2]) {
     const call =
       gemini[2] === 'streamGenerateContent'

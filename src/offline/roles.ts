@@ -22,11 +22,11 @@ function parseArgs(text: string): Record<string, string> {
 
 /** The scenario for a prompt Tandem rendered for a role, or undefined when the prompt has no role line. */
 export function roleScenario(prompt: string, cli: OfflineCli): ScenarioTag | undefined {
-  const line = ROLE_LINE.exec(prompt);
+  const line = prompt.match(ROLE_LINE);
   if (!line) return undefined;
   const role = line[1] as string;
   const step = line[2] as string;
-  const writerOf = WRITER_OF.exec(prompt)?.[1];
+  const writerOf = prompt.match(WRITER_OF)?.[1];
   for (const match of prompt.matchAll(ROLE_TAG)) {
     if (match[1] !== role) continue;
     const args = parseArgs(match[2] ?? '');

@@ -121,7 +121,7 @@ export function satisfiesRange(version: Version, range: string): boolean {
     .trim()
     .split(/\s+/)
     .map((part) => {
-      const [, operator = '=', bound = ''] = COMPARATOR_PATTERN.exec(part) ?? [];
+      const [, operator = '=', bound = ''] = part.match(COMPARATOR_PATTERN) ?? [];
       const parsed = parseVersion(bound);
       if (!parsed) throw new RangeError(`Invalid version range "${range}".`);
       return { operator, bound: parsed };
@@ -316,7 +316,7 @@ const EXPECTED_FORMAT: Readonly<Record<WorkerKind, string>> = {
 };
 
 function parseVersionOutput(kind: WorkerKind, stdout: string): string | null {
-  const match = VERSION_LINE[kind].exec(stdout.trim());
+  const match = stdout.trim().match(VERSION_LINE[kind]);
   const version = match?.[1];
   return version !== undefined && parseVersion(version) ? version : null;
 }
