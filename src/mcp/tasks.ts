@@ -80,14 +80,15 @@ export function taskStatusOf(status: RunStatus): Task['status'] {
     case 'queued':
     case 'running':
       return 'working';
+    // The tool call itself completed: its result says how the run ended. A client treats a failed task
+    // as a failed call (an exception), which a run that ended badly is not.
     case 'succeeded':
     case 'partial':
+    case 'failed':
+    case 'interrupted':
       return 'completed';
     case 'cancelled':
       return 'cancelled';
-    case 'failed':
-    case 'interrupted':
-      return 'failed';
   }
 }
 

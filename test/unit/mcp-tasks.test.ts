@@ -3,6 +3,7 @@
 import * as assert from 'node:assert/strict';
 import { CallToolResultSchema, type CallToolResult, type Task } from '@modelcontextprotocol/sdk/types.js';
 import { eventually, openHarness, type McpHarness, type ToolArgs } from '../support/mcp-harness';
+import { taskStatusOf } from '../../src/mcp/tasks';
 
 const AGENT = 'agent-a';
 
@@ -207,5 +208,16 @@ describe('MCP Tasks (strategy_run, task_dispatch)', function () {
       CallToolResultSchema,
     )) as CallToolResult;
     assert.equal(runOf(result).id, taskId);
+  });
+});
+
+describe('task status of a run', () => {
+  it('completes the task for every finished run but a cancelled one: a failed run is a result, not an error', () => {
+    assert.deepEqual(
+      (['queued', 'running', 'succeeded', 'partial', 'failed', 'interrupted', 'cancelled'] as const).map(
+        taskStatusOf,
+      ),
+      ['working', 'working', 'completed', 'completed', 'completed', 'completed', 'cancelled'],
+    );
   });
 });
