@@ -1,11 +1,197 @@
-// Extension entry point. The MCP server, views and commands are wired in by later layers;
-// activation stays cheap and everything registered goes into context.subscriptions.
-import type * as vscode from 'vscode';
+// Extension entry point: registers the Tandem MCP server definitions (one per workspace folder) and the
+// commands. Activation stays cheap: the server code (services, MCP SDK, offline model) is loaded and started
+// only when the editor resolves a definition, that is when something first needs Tandem's tools.
+import * as vscode from 'vscode';
+import { TANDEM_VERSION } from '../version';
+import { FolderServers, labelFolders, type FolderRef } from './folder-servers';
+import type { FolderServer } from './folder-server';
+import { SharedOfflineModel } from './offline-model';
+import { SETTINGS_SECTION, readSettings } from './settings';
 
-export function activate(_context: vscode.ExtensionContext): void {
-  // Nothing to start eagerly: the server starts when the editor or a command first needs it.
+const moduleLoadedAt = performance.now();
+
+export const MCP_PROVIDER_ID = 'tandem.mcp';
+export const SHOW_OUTPUT_COMMAND = 'tandem.showOutput';
+/** What provideMcpServerDefinitions hands out before a server runs; resolve fills in the real address. */
+const UNRESOLVED_URI = 'http://127.0.0.1/mcp';
+
+/** Milliseconds since this module was loaded; undefined until the moment came. */
+export interface TandemTimings {
+  /** activate() called: the time before it is the host loading the bundle and preparing the context. */
+  activateCalledMs: number;
+  /** End of activate(). */
+  activationMs: number;
+  firstProvideMs?: number;
+  firstResolveMs?: number;
+  /** The first folder's server is listening (services opened, HTTP bound). */
+  firstServerReadyMs?: number;
+  /** The editor's first tools/list request reached a server. */
+  firstToolsListMs?: number;
 }
 
-export function deactivate(): void {
-  // Nothing is running yet when no layer has started.
+/** What activate() returns (`extension.exports`): read by the host tests, not a public API. */
+export interface TandemExtensionApi {
+  readonly timings: Readonly<TandemTimings>;
+  runningServers(): { folder: string; url: string; sessions: number; trusted: boolean }[];
+}
+
+interface Host {
+  servers: FolderServers<FolderServer>;
+  offline: SharedOfflineModel;
+}
+
+let host: Host | undefined;
+
+function sinceLoad(): number {
+  return Math.round((performance.now() - moduleLoadedAt) * 100) / 100;
+}
+
+interface Logger {
+  info(line: string): void;
+  warn(line: string): void;
+}
+
+/**
+ * Writes to the output channel and never throws: during shutdown the host closes the channel before
+ * deactivate() has finished, and a failed log line must not stop the servers from closing.
+ */
+function channelLogger(output: vscode.LogOutputChannel): Logger {
+  const guard =
+    (write: (line: string) => void) =>
+    (line: string): void => {
+      try {
+        write(line);
+      } catch {
+        // the channel is gone; nothing left to tell
+      }
+    };
+  return { info: guard((line) => output.info(line)), warn: guard((line) => output.warn(line)) };
+}
+
+function currentFolders(log: Logger): FolderRef[] {
+  const folders: FolderRef[] = [];
+  for (const folder of vscode.workspace.workspaceFolders ?? []) {
+    if (folder.uri.scheme !== 'file') {
+      log.warn(`${folder.name}: only folders on disk can host Tandem (this one is ${folder.uri.scheme}:)`);
+      continue;
+    }
+    folders.push({ key: folder.uri.toString(), name: folder.name, path: folder.uri.fsPath });
+  }
+  return folders;
+}
+
+export function activate(context: vscode.ExtensionContext): TandemExtensionApi {
+  const timings: TandemTimings = { activateCalledMs: sinceLoad(), activationMs: 0 };
+  const output = vscode.window.createOutputChannel('Tandem', { log: true });
+  const logger = channelLogger(output);
+  const log = logger.info;
+  const offline = new SharedOfflineModel(log);
+
+  const startServer = async (folder: FolderRef): Promise<FolderServer> => {
+    const settings = readSettings(
+      vscode.workspace.getConfiguration(SETTINGS_SECTION, vscode.Uri.parse(folder.key)),
+      logger.warn,
+    );
+    const endpoint = settings.offlineModel ? await offline.endpoint() : undefined;
+    const loadStarted = performance.now();
+    // Loaded here, not at the top: esbuild turns this import into a module that is evaluated on first use, so
+    // activation does not pay for the SDK and the services. (The `.js` suffix is what node16 resolution asks.)
+    const { startFolderServer } = await import('./folder-server.js');
+    const loadMs = Math.round(performance.now() - loadStarted);
+    const server = await startFolderServer({
+      workspaceRoot: folder.path,
+      trusted: vscode.workspace.isTrusted,
+      settings,
+      ...(endpoint ? { endpoint } : {}),
+      log: (line) => log(`[${folder.name}] ${line}`),
+      onRequest: (method) => {
+        if (method === 'tools/list' && timings.firstToolsListMs === undefined) {
+          timings.firstToolsListMs = sinceLoad();
+          log(`first tools/list from the editor at +${timings.firstToolsListMs} ms`);
+        }
+      },
+    });
+    timings.firstServerReadyMs ??= sinceLoad();
+    log(
+      `server for ${folder.name} ready at +${sinceLoad()} ms (server code loaded in ${loadMs} ms; ` +
+        `${settings.offlineModel ? 'offline model' : 'vendor APIs'}, concurrency ${settings.concurrency}` +
+        `${server.trusted ? '' : ', untrusted: no workers'})`,
+    );
+    return server;
+  };
+  const servers = new FolderServers<FolderServer>(startServer, log);
+  host = { servers, offline };
+
+  const changed = new vscode.EventEmitter<void>();
+  let labels = new Map<string, FolderRef>();
+  const provider: vscode.McpServerDefinitionProvider<vscode.McpHttpServerDefinition> = {
+    onDidChangeMcpServerDefinitions: changed.event,
+    provideMcpServerDefinitions: () => {
+      timings.firstProvideMs ??= sinceLoad();
+      labels = labelFolders(currentFolders(logger));
+      return [...labels.keys()].map(
+        (label) =>
+          new vscode.McpHttpServerDefinition(label, vscode.Uri.parse(UNRESOLVED_URI), {}, TANDEM_VERSION),
+      );
+    },
+    resolveMcpServerDefinition: async (definition) => {
+      timings.firstResolveMs ??= sinceLoad();
+      const folder =
+        labels.get(definition.label) ?? labelFolders(currentFolders(logger)).get(definition.label);
+      if (!folder) {
+        throw new Error(`${definition.label}: its workspace folder is no longer open.`);
+      }
+      const server = await servers.get(folder);
+      definition.uri = vscode.Uri.parse(server.url);
+      definition.headers = { Authorization: `Bearer ${server.token}` };
+      return definition;
+    },
+  };
+
+  context.subscriptions.push(
+    output,
+    changed,
+    vscode.lm.registerMcpServerDefinitionProvider(MCP_PROVIDER_ID, provider),
+    vscode.commands.registerCommand(SHOW_OUTPUT_COMMAND, () => output.show()),
+    vscode.workspace.onDidChangeWorkspaceFolders(() => {
+      const keys = new Set(currentFolders(logger).map((folder) => folder.key));
+      void servers.retain(keys);
+      changed.fire();
+    }),
+    vscode.workspace.onDidChangeConfiguration((event) => {
+      if (event.affectsConfiguration(SETTINGS_SECTION)) {
+        log(
+          'settings changed: they apply to Tandem servers started from now on (reload the window to restart)',
+        );
+      }
+    }),
+  );
+
+  timings.activationMs = sinceLoad();
+  log(
+    `Tandem ${TANDEM_VERSION} activated: ${timings.activationMs} ms from module load to the end of activate ` +
+      `(${Math.round((timings.activationMs - timings.activateCalledMs) * 100) / 100} ms in activate)`,
+  );
+  return {
+    timings,
+    runningServers: () =>
+      servers.running().map(({ folder, server }) => ({
+        folder: folder.path,
+        url: server.url,
+        sessions: server.sessionCount(),
+        trusted: server.trusted,
+      })),
+  };
+}
+
+/** Closes every folder's server: runs are cancelled and their worker process trees killed. */
+export async function deactivate(): Promise<void> {
+  const closing = host;
+  host = undefined;
+  if (!closing) return;
+  try {
+    await closing.servers.closeAll();
+  } finally {
+    await closing.offline.close();
+  }
 }

@@ -1,0 +1,70 @@
+// What both host-test runners (code-server: run.mjs, desktop VS Code: electron.mjs) give the editor: a fresh
+// workspace folder, a user-data folder with quiet settings that point Tandem at the offline model and at the
+// project's pinned codex and gemini CLIs, and a folder for extensions.
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const testsPath = path.join(root, 'out', 'test', 'host', 'suite', 'index.js');
+
+export function writeJson(file, value) {
+  mkdirSync(path.dirname(file), { recursive: true });
+  writeFileSync(file, `${JSON.stringify(value, null, 2)}\n`);
+}
+
+export function hostSettings() {
+  return {
+    'workbench.startupEditor': 'none',
+    'workbench.colorTheme': 'Default Dark Modern',
+    'workbench.tips.enabled': false,
+    'workbench.enableExperiments': false,
+    'telemetry.telemetryLevel': 'off',
+    'update.mode': 'none',
+    'extensions.autoCheckUpdates': false,
+    'extensions.autoUpdate': false,
+    'extensions.ignoreRecommendations': true,
+    'git.enabled': false,
+    'security.workspace.trust.enabled': false,
+    // Nothing starts MCP servers behind the tests' back: the suite starts them itself.
+    'chat.mcp.autostart': 'never',
+    'tandem.offlineModel': true,
+    'tandem.codexPath': path.join(root, 'node_modules', '.bin', 'codex'),
+    'tandem.geminiPath': path.join(root, 'node_modules', '.bin', 'gemini'),
+  };
+}
+
+/**
+ * Editor state goes to /tmp; the workspace goes under the repository's ignored .tandem-test-tmp/, since codex
+ * refuses to put its helper binaries in a temporary directory and the workers' homes live in the workspace.
+ */
+export function prepareFixture() {
+  const temp = mkdtempSync(path.join(os.tmpdir(), 'tandem-host-'));
+  const scratch = path.join(root, '.tandem-test-tmp');
+  mkdirSync(scratch, { recursive: true });
+  const workspaceParent = mkdtempSync(path.join(scratch, 'host-'));
+  const workspace = path.join(workspaceParent, 'host-workspace');
+  mkdirSync(workspace, { recursive: true });
+  writeFileSync(path.join(workspace, 'README.md'), '# Tandem host-test workspace\n');
+
+  const userDataDir = path.join(temp, 'user');
+  const settings = hostSettings();
+  writeJson(path.join(userDataDir, 'User', 'settings.json'), settings);
+  // tandem.codexPath and tandem.geminiPath are machine-scoped: a remote window (code-server) reads them from
+  // the remote machine's settings, not from the user's.
+  writeJson(path.join(userDataDir, 'Machine', 'settings.json'), settings);
+
+  return {
+    temp,
+    workspace,
+    userDataDir,
+    extensionsDir: path.join(temp, 'extensions'),
+    cleanup(keep) {
+      if (keep) return `kept ${temp} and ${workspaceParent}`;
+      rmSync(temp, { recursive: true, force: true });
+      rmSync(workspaceParent, { recursive: true, force: true });
+      return undefined;
+    },
+  };
+}
