@@ -95,14 +95,17 @@ export async function openServices(options: ServicesOptions): Promise<TandemServ
   let cancelling = false;
   const panicWatch = setInterval(() => {
     if (cancelling || orchestrator.runningCount === 0) return;
-    void panic.reload().then(async (state) => {
-      if (!state.engaged || cancelling) return;
-      cancelling = true;
-      options.log?.(
-        `tandem: panic engaged by ${state.engagedBy ?? 'unknown'} (${state.reason ?? 'no reason'}): cancelling every run`,
-      );
-      await orchestrator.cancelAll().finally(() => (cancelling = false));
-    });
+    void panic
+      .reload()
+      .then(async (state) => {
+        if (!state.engaged || cancelling) return;
+        cancelling = true;
+        options.log?.(
+          `tandem: panic engaged by ${state.engagedBy ?? 'unknown'} (${state.reason ?? 'no reason'}): cancelling every run`,
+        );
+        await orchestrator.cancelAll().finally(() => (cancelling = false));
+      })
+      .catch((error: unknown) => options.log?.(`tandem: panic watch failed: ${(error as Error).message}`));
   }, PANIC_POLL_MS);
   panicWatch.unref();
 

@@ -100,6 +100,9 @@ export class RunContext {
     return this.orchestrator.store;
   }
 
+  /** A progress event that could not be written (disk full): the step goes on, the record says less. */
+  private readonly lostEvent = (): void => undefined;
+
   get limits(): Partial<StepLimits> {
     return this.orchestrator.limits;
   }
@@ -168,12 +171,14 @@ export class RunContext {
           record.argv = event.argv;
           // pid and start time let a restarted server kill this process if we crash.
           const startTime = event.pid === undefined ? null : (identify(event.pid).startTime ?? null);
-          void this.store.appendEvent(this.run.id, {
-            type: 'step_progress',
-            step: index,
-            message: `${options.name}: ${options.kind} started${event.pid ? ` (pid ${event.pid})` : ''}.`,
-            data: { pid: event.pid ?? null, startTime },
-          });
+          void this.store
+            .appendEvent(this.run.id, {
+              type: 'step_progress',
+              step: index,
+              message: `${options.name}: ${options.kind} started${event.pid ? ` (pid ${event.pid})` : ''}.`,
+              data: { pid: event.pid ?? null, startTime },
+            })
+            .catch(this.lostEvent);
         } else if (event.type === 'command' || event.type === 'tool' || event.type === 'error') {
           const text =
             event.type === 'command'
@@ -181,11 +186,13 @@ export class RunContext {
               : event.type === 'tool'
                 ? `tool ${event.name}: ${event.status}`
                 : `error: ${event.message}`;
-          void this.store.appendEvent(this.run.id, {
-            type: 'step_progress',
-            step: index,
-            message: `${options.name}: ${text}`,
-          });
+          void this.store
+            .appendEvent(this.run.id, {
+              type: 'step_progress',
+              step: index,
+              message: `${options.name}: ${text}`,
+            })
+            .catch(this.lostEvent);
         }
       },
     };

@@ -278,7 +278,13 @@ export class CliWorkerAdapter implements WorkerAdapter {
       env: this.config.sourceEnv ?? process.env,
     });
     const parser = this.spec.createParser(request.limits.maxOutputBytes);
-    const emit = (event: WorkerEvent): void => options.onEvent?.(event);
+    const emit = (event: WorkerEvent): void => {
+      try {
+        options.onEvent?.(event);
+      } catch {
+        // A listener's bug must not end the step: this runs inside the child's stdout handler.
+      }
+    };
     const logs = options.logDir ? await this.logPaths(options.logDir) : undefined;
     const before = await takeSnapshot(context.cwd);
 
