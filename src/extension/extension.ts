@@ -3,6 +3,8 @@
 // only when the editor resolves a definition, that is when something first needs Tandem's tools.
 import * as vscode from 'vscode';
 import { TANDEM_VERSION } from '../version';
+import type { TandemServices } from '../mcp/services';
+import { createControls, type Controls } from './controls';
 import { FolderServers, labelFolders, type FolderRef } from './folder-servers';
 import type { FolderServer } from './folder-server';
 import { SharedOfflineModel } from './offline-model';
@@ -14,6 +16,7 @@ export const MCP_PROVIDER_ID = 'tandem.mcp';
 export const SHOW_OUTPUT_COMMAND = 'tandem.showOutput';
 /** What provideMcpServerDefinitions hands out before a server runs; resolve fills in the real address. */
 const UNRESOLVED_URI = 'http://127.0.0.1/mcp';
+const LOG_TAIL_LINES = 200;
 
 /** Milliseconds since this module was loaded; undefined until the moment came. */
 export interface TandemTimings {
@@ -33,6 +36,12 @@ export interface TandemTimings {
 export interface TandemExtensionApi {
   readonly timings: Readonly<TandemTimings>;
   runningServers(): { folder: string; url: string; sessions: number; trusted: boolean }[];
+  /** The last lines of the output channel (at most 200). */
+  logTail(): string[];
+  /** The status bar item's text. */
+  getStatusText(): string;
+  /** A folder's services (the first folder when none is named), its server started through the bookkeeping. */
+  services(folderPath?: string): Promise<TandemServices>;
 }
 
 interface Host {
@@ -83,10 +92,28 @@ function currentFolders(log: Logger): FolderRef[] {
 export function activate(context: vscode.ExtensionContext): TandemExtensionApi {
   const timings: TandemTimings = { activateCalledMs: sinceLoad(), activationMs: 0 };
   const output = vscode.window.createOutputChannel('Tandem', { log: true });
-  const logger = channelLogger(output);
+  const channel = channelLogger(output);
+  // The last lines written, for the host tests (e.g. the code a refused tool call was logged with).
+  const recent: string[] = [];
+  const remember = (line: string): void => {
+    recent.push(line);
+    if (recent.length > LOG_TAIL_LINES) recent.splice(0, recent.length - LOG_TAIL_LINES);
+  };
+  const logger: Logger = {
+    info: (line) => {
+      remember(line);
+      channel.info(line);
+    },
+    warn: (line) => {
+      remember(line);
+      channel.warn(line);
+    },
+  };
   const log = logger.info;
   const offline = new SharedOfflineModel(log);
 
+  // Created once the bookkeeping exists; a server started before that has no status bar to report to.
+  const ui: { controls?: Controls } = {};
   const startServer = async (folder: FolderRef): Promise<FolderServer> => {
     const settings = readSettings(
       vscode.workspace.getConfiguration(SETTINGS_SECTION, vscode.Uri.parse(folder.key)),
@@ -112,6 +139,7 @@ export function activate(context: vscode.ExtensionContext): TandemExtensionApi {
       },
     });
     timings.firstServerReadyMs ??= sinceLoad();
+    ui.controls?.attach(server);
     log(
       `server for ${folder.name} ready at +${sinceLoad()} ms (server code loaded in ${loadMs} ms; ` +
         `${settings.offlineModel ? 'offline model' : 'vendor APIs'}, concurrency ${settings.concurrency}` +
@@ -121,6 +149,13 @@ export function activate(context: vscode.ExtensionContext): TandemExtensionApi {
   };
   const servers = new FolderServers<FolderServer>(startServer, log);
   host = { servers, offline };
+  const controls = createControls({
+    servers,
+    folders: () => currentFolders(logger),
+    showOutputCommand: SHOW_OUTPUT_COMMAND,
+    log,
+  });
+  ui.controls = controls;
 
   const changed = new vscode.EventEmitter<void>();
   let labels = new Map<string, FolderRef>();
@@ -151,11 +186,12 @@ export function activate(context: vscode.ExtensionContext): TandemExtensionApi {
   context.subscriptions.push(
     output,
     changed,
+    controls,
     vscode.lm.registerMcpServerDefinitionProvider(MCP_PROVIDER_ID, provider),
     vscode.commands.registerCommand(SHOW_OUTPUT_COMMAND, () => output.show()),
     vscode.workspace.onDidChangeWorkspaceFolders(() => {
       const keys = new Set(currentFolders(logger).map((folder) => folder.key));
-      void servers.retain(keys);
+      void servers.retain(keys).then(() => controls.refresh());
       changed.fire();
     }),
     vscode.workspace.onDidChangeConfiguration((event) => {
@@ -181,6 +217,15 @@ export function activate(context: vscode.ExtensionContext): TandemExtensionApi {
         sessions: server.sessionCount(),
         trusted: server.trusted,
       })),
+    logTail: () => [...recent],
+    getStatusText: () => controls.statusText(),
+    services: async (folderPath) => {
+      const folders = currentFolders(logger);
+      const folder =
+        folderPath === undefined ? folders[0] : folders.find((candidate) => candidate.path === folderPath);
+      if (!folder) throw new Error(`no workspace folder ${folderPath ?? ''} can host Tandem`);
+      return (await servers.get(folder)).services;
+    },
   };
 }
 

@@ -7,7 +7,7 @@ import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import { defaultProcessRegistry } from '../core/exec';
 import { generateToken, startHttpServer } from '../mcp/http-transport';
 import { createServerFactory, createToolRegistry } from '../mcp/server';
-import { openServices } from '../mcp/services';
+import { openServices, type TandemServices } from '../mcp/services';
 import type { ModelEndpoint } from '../workers/cli-adapter';
 import type { TandemSettings } from './settings';
 
@@ -30,6 +30,8 @@ export interface FolderServer {
   /** The bearer token the editor must send; never logged. */
   readonly token: string;
   readonly trusted: boolean;
+  /** The folder's shared services (run store, panic switch, orchestrator): for the editor's own commands. */
+  readonly services: TandemServices;
   sessionCount(): number;
   /** Stops accepting sessions, then cancels every run and kills its worker process trees. */
   close(): Promise<void>;
@@ -76,6 +78,7 @@ export async function startFolderServer(options: FolderServerOptions): Promise<F
       url: http.url,
       token,
       trusted: services.trusted,
+      services,
       sessionCount: () => http.sessionCount(),
       close: () => {
         closing ??= (async () => {

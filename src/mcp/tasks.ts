@@ -120,9 +120,13 @@ export class RunTaskStore implements TaskStore {
     const requested = (request.params as { task?: unknown } | undefined)?.task !== undefined;
     const runId = runIdOf(result);
     if (!requested || runId === undefined) {
+      // A refusal is the tool's answer, as on a plain call: the task completes and its result is the error
+      // (clients treat a failed task as a transport failure and drop the text that says what to do).
+      const text = result.content.map((part) => (part.type === 'text' ? part.text : '')).join('\n');
       const task: Task = {
         taskId: `call-${randomUUID()}`,
-        status: result.isError ? 'failed' : 'completed',
+        status: 'completed',
+        ...(result.isError ? { statusMessage: text.slice(0, 500) } : {}),
         ttl,
         createdAt: now,
         lastUpdatedAt: now,
