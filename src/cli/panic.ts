@@ -3,7 +3,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline/promises';
-import { PanicSwitch, type PanicState } from '../orchestrator/panic';
+import { PanicSwitch, RELEASED, type PanicState } from '../orchestrator/panic';
 import { STATE_DIR_NAME } from '../orchestrator/run-store';
 import { HUMAN_CALLER } from '../workers/registry';
 import { EXIT, UsageError, parseArgs } from './args';
@@ -73,14 +73,7 @@ export async function panicCommand(args: readonly string[]): Promise<number> {
       const state = existsSync(path.join(workspaceRoot, STATE_DIR_NAME))
         ? (await PanicSwitch.open(workspaceRoot)).status()
         : undefined;
-      const shown = state ?? {
-        engaged: false,
-        engagedBy: null,
-        engagedAt: null,
-        reason: null,
-        releasedBy: null,
-        releasedAt: null,
-      };
+      const shown = state ?? RELEASED;
       process.stdout.write(parsed.has('json') ? `${JSON.stringify(shown, null, 2)}\n` : describePanic(shown));
       return EXIT.ok;
     }

@@ -186,6 +186,20 @@ function runText(run: RunRecord, finished: boolean): string {
   return `${base} ${run.outcome ?? ''}${run.decision ? ` Decision: ${run.decision}` : ''}`.trim();
 }
 
+/** The answer of a tool that started a run: the run, after following it for up to `waitSeconds`. */
+async function startedReply(
+  services: TandemServices,
+  context: ToolContext,
+  runId: string,
+  waitSeconds: number,
+) {
+  const followed = await follow(services, context, runId, 0, waitSeconds, true);
+  return {
+    structured: { ...followed, run: publicRun(followed.run) },
+    text: runText(followed.run, followed.finished),
+  };
+}
+
 function requireTrusted(services: TandemServices): void {
   if (!services.trusted) {
     throw new ToolError(
@@ -303,11 +317,7 @@ export function defineTools(registry: ToolRegistry, services: TandemServices): v
         apply: input.apply,
         ...(cwd === undefined ? {} : { cwd }),
       });
-      const followed = await follow(services, context, run.id, 0, input.waitSeconds, true);
-      return {
-        structured: { ...followed, run: publicRun(followed.run) },
-        text: runText(followed.run, followed.finished),
-      };
+      return startedReply(services, context, run.id, input.waitSeconds);
     },
   });
 
@@ -360,11 +370,7 @@ export function defineTools(registry: ToolRegistry, services: TandemServices): v
         ...(input.writer === undefined ? {} : { writer: input.writer }),
         ...(cwd === undefined ? {} : { cwd }),
       });
-      const followed = await follow(services, context, run.id, 0, input.waitSeconds, true);
-      return {
-        structured: { ...followed, run: publicRun(followed.run) },
-        text: runText(followed.run, followed.finished),
-      };
+      return startedReply(services, context, run.id, input.waitSeconds);
     },
   });
 

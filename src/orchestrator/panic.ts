@@ -15,7 +15,8 @@ export interface PanicState {
   releasedAt: string | null;
 }
 
-const RELEASED: PanicState = {
+/** The state of a workspace where panic was never engaged (or has been released with no record). */
+export const RELEASED: Readonly<PanicState> = {
   engaged: false,
   engagedBy: null,
   engagedAt: null,
