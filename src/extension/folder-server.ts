@@ -3,7 +3,7 @@
 // the host tests and the unit tests can start one.
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
-import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
+import type { CallToolResult, JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import { defaultProcessRegistry } from '../core/exec';
 import { generateToken, startHttpServer } from '../mcp/http-transport';
 import { createServerFactory, createToolRegistry } from '../mcp/server';
@@ -33,6 +33,11 @@ export interface FolderServer {
   /** The folder's shared services (run store, panic switch, orchestrator): for the editor's own commands. */
   readonly services: TandemServices;
   sessionCount(): number;
+  /**
+   * Calls a tool as the editor user ("human"), through the same input checks, trust check and panic switch an
+   * agent's call goes through: the editor's commands act by this path, so every action has one implementation.
+   */
+  callAsHuman(tool: string, input: Record<string, unknown>, signal?: AbortSignal): Promise<CallToolResult>;
   /** Stops accepting sessions, then cancels every run and kills its worker process trees. */
   close(): Promise<void>;
 }
@@ -57,6 +62,9 @@ export async function startFolderServer(options: FolderServerOptions): Promise<F
     trusted: options.trusted,
     cliPaths: options.settings.cliPaths,
     concurrency: options.settings.concurrency,
+    models: options.settings.models,
+    limits: options.settings.limits,
+    extraEnvNames: options.settings.extraEnvNames,
     ...(options.endpoint ? { endpoint: options.endpoint } : {}),
     log,
   });
@@ -80,6 +88,8 @@ export async function startFolderServer(options: FolderServerOptions): Promise<F
       trusted: services.trusted,
       services,
       sessionCount: () => http.sessionCount(),
+      callAsHuman: (tool, input, signal) =>
+        registry.callTool(tool, input, { asHuman: true, ...(signal ? { signal } : {}) }),
       close: () => {
         closing ??= (async () => {
           try {

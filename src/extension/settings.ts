@@ -1,6 +1,6 @@
 // The `tandem.*` settings as the server needs them: read through a getter (the editor's configuration in the
 // extension, a plain object in tests) and checked, so a hand-edited settings.json cannot start a broken server.
-import type { WorkerKind } from '../workers/contract';
+import { modelNameSchema, stepLimitsSchema, type StepLimits, type WorkerKind } from '../workers/contract';
 
 export const SETTINGS_SECTION = 'tandem';
 export const MIN_CONCURRENCY = 1;
@@ -13,6 +13,33 @@ export interface TandemSettings {
   concurrency: number;
   /** Point both CLIs at the built-in offline model instead of the vendors' APIs. */
   offlineModel: boolean;
+  /** Default model per CLI; absent: the adapter's own default. */
+  models: Partial<Record<WorkerKind, string>>;
+  /** Only the limits the user set; the rest keep the step defaults. */
+  limits: Partial<StepLimits>;
+  /** Environment variables passed to the CLIs beyond the built-in allowlist. */
+  extraEnvNames: string[];
+}
+
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
+
+/** A setting in seconds (or bytes) checked against the step-limit schema; out of range or not a number: warned and left out. */
+function readLimit(
+  source: SettingsSource,
+  key: string,
+  field: 'timeoutMs' | 'idleTimeoutMs' | 'maxOutputBytes',
+  scale: number,
+  warn: (line: string) => void,
+): number | undefined {
+  const value = source.get<unknown>(key);
+  if (value === undefined || value === null || value === 0) return undefined;
+  const shape = stepLimitsSchema.shape[field];
+  const parsed = typeof value === 'number' ? shape.safeParse(Math.round(value * scale)) : undefined;
+  if (parsed?.success) return parsed.data;
+  warn(
+    `tandem.${key} ${JSON.stringify(value)} is not valid (${parsed?.error.issues[0]?.message ?? 'expected a number'}); using the default`,
+  );
+  return undefined;
 }
 
 /** What both `vscode.WorkspaceConfiguration` and a test's stand-in offer. */
@@ -51,5 +78,43 @@ export function readSettings(
     }
   }
 
-  return { cliPaths, concurrency, offlineModel: source.get<unknown>('offlineModel') === true };
+  const models: Partial<Record<WorkerKind, string>> = {};
+  for (const [kind, key] of [
+    ['codex', 'codexModel'],
+    ['gemini', 'geminiModel'],
+  ] as const) {
+    const value = source.get<unknown>(key);
+    if (value === undefined || value === null || value === '') continue;
+    const parsed = modelNameSchema.safeParse(typeof value === 'string' ? value.trim() : value);
+    if (parsed.success) models[kind] = parsed.data;
+    else warn(`tandem.${key} ${JSON.stringify(value)} is not a model name; using ${kind}'s default`);
+  }
+
+  const limits: Partial<StepLimits> = {};
+  const timeoutMs = readLimit(source, 'stepTimeoutSeconds', 'timeoutMs', 1000, warn);
+  if (timeoutMs !== undefined) limits.timeoutMs = timeoutMs;
+  const idleTimeoutMs = readLimit(source, 'idleTimeoutSeconds', 'idleTimeoutMs', 1000, warn);
+  if (idleTimeoutMs !== undefined) limits.idleTimeoutMs = idleTimeoutMs;
+  const maxOutputBytes = readLimit(source, 'maxOutputKiB', 'maxOutputBytes', 1024, warn);
+  if (maxOutputBytes !== undefined) limits.maxOutputBytes = maxOutputBytes;
+
+  const extraEnvNames: string[] = [];
+  const names = source.get<unknown>('extraEnvNames');
+  if (Array.isArray(names)) {
+    for (const name of names) {
+      if (typeof name === 'string' && ENV_NAME.test(name)) extraEnvNames.push(name);
+      else warn(`tandem.extraEnvNames: ${JSON.stringify(name)} is not a variable name; left out`);
+    }
+  } else if (names !== undefined && names !== null) {
+    warn('tandem.extraEnvNames must be a list of variable names; none passed');
+  }
+
+  return {
+    cliPaths,
+    concurrency,
+    offlineModel: source.get<unknown>('offlineModel') === true,
+    models,
+    limits,
+    extraEnvNames,
+  };
 }

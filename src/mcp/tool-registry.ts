@@ -104,6 +104,11 @@ export interface RegistryOptions {
 
 type AnyDefinition = ToolDefinition<z.ZodRawShape, z.ZodRawShape>;
 
+type CallExtra = Pick<
+  RequestHandlerExtra<ServerRequest, ServerNotification>,
+  'signal' | '_meta' | 'sendNotification'
+>;
+
 export class ToolRegistry {
   private readonly tools = new Map<string, AnyDefinition>();
 
@@ -156,32 +161,64 @@ export class ToolRegistry {
     }
   }
 
-  /** Calls a tool by name with no client request behind it (no progress, never aborted). */
-  async callTool(name: string, args: Record<string, unknown>): Promise<CallToolResult> {
+  /**
+   * Calls a tool by name with no client request behind it (the task store; the editor's commands with
+   * `asHuman`): the input is checked against the same strict schema a client's call is, then goes through the
+   * same guardrails. `asHuman` is the editor user's path: the reserved caller "human" that no client can claim.
+   */
+  async callTool(
+    name: string,
+    args: Record<string, unknown>,
+    options: { signal?: AbortSignal; asHuman?: boolean } = {},
+  ): Promise<CallToolResult> {
     const definition = this.tools.get(name);
     if (!definition) throw new Error(`No tool "${name}".`);
-    return this.call(definition, args, {
-      signal: new AbortController().signal,
+    const schema = options.asHuman
+      ? z.object(definition.input).strict()
+      : z.object(this.inputShape(definition)).strict();
+    const parsed = schema.safeParse(args);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      const where = issue && issue.path.length > 0 ? `${issue.path.join('.')}: ` : '';
+      return {
+        isError: true,
+        content: [{ type: 'text', text: `INVALID_INPUT: ${where}${issue?.message ?? 'invalid input'}` }],
+        _meta: { 'tandem/errorCode': 'INVALID_INPUT' },
+      };
+    }
+    const extra = {
+      signal: options.signal ?? new AbortController().signal,
       sendNotification: async () => undefined,
-    });
+    };
+    if (options.asHuman) return this.invoke(definition, HUMAN_CALLER, parsed.data, extra);
+    return this.call(definition, parsed.data, extra);
   }
 
-  /** Runs one call through the guardrails. Public for in-process callers (the editor's commands). */
+  /** Runs one client call through the guardrails. Public for in-process callers. */
   async call(
     definition: AnyDefinition,
     args: Record<string, unknown>,
-    extra: Pick<
-      RequestHandlerExtra<ServerRequest, ServerNotification>,
-      'signal' | '_meta' | 'sendNotification'
-    >,
+    extra: CallExtra,
   ): Promise<CallToolResult> {
     const { agentId, ...input } = args;
-    const caller = typeof agentId === 'string' ? agentId : '';
+    const parsedId = agentIdSchema.safeParse(agentId);
+    if (!parsedId.success) {
+      const error = new ToolError(
+        'INVALID_INPUT',
+        parsedId.error.issues[0]?.message ?? 'agentId is required',
+      );
+      return this.failure(definition, typeof agentId === 'string' ? agentId : '', error);
+    }
+    return this.invoke(definition, parsedId.data, input, extra);
+  }
+
+  private async invoke(
+    definition: AnyDefinition,
+    caller: string,
+    input: Record<string, unknown>,
+    extra: CallExtra,
+  ): Promise<CallToolResult> {
     try {
-      const parsedId = agentIdSchema.safeParse(agentId);
-      if (!parsedId.success) {
-        throw new ToolError('INVALID_INPUT', parsedId.error.issues[0]?.message ?? 'agentId is required');
-      }
       if (definition.mutating) {
         const panic = await this.options.panicEngaged();
         if (panic.engaged) {
@@ -194,7 +231,7 @@ export class ToolRegistry {
       }
       const progressToken = extra._meta?.progressToken;
       const context: ToolContext = {
-        agentId: parsedId.data,
+        agentId: caller,
         signal: extra.signal,
         progress: async (progress, message, total) => {
           if (progressToken === undefined) return;
@@ -205,25 +242,31 @@ export class ToolRegistry {
         },
       };
       const reply = await definition.handler(context, input as never);
-      this.options.onCall?.({ tool: definition.name, agentId: parsedId.data, ok: true });
+      this.options.onCall?.({ tool: definition.name, agentId: caller, ok: true });
       return {
         content: [{ type: 'text', text: reply.text }],
         structuredContent: reply.structured as Record<string, unknown>,
       };
     } catch (error) {
       const mapped = error instanceof ToolError ? error : (this.options.mapError?.(error) ?? undefined);
-      const toolError =
+      return this.failure(
+        definition,
+        caller,
         mapped ??
-        new ToolError(
-          'INTERNAL',
-          `Tandem hit an internal error in ${definition.name}: ${(error as Error)?.message ?? String(error)}`,
-        );
-      this.options.onCall?.({ tool: definition.name, agentId: caller, ok: false, code: toolError.code });
-      return {
-        isError: true,
-        content: [{ type: 'text', text: `${toolError.code}: ${toolError.message}` }],
-        _meta: { 'tandem/errorCode': toolError.code },
-      };
+          new ToolError(
+            'INTERNAL',
+            `Tandem hit an internal error in ${definition.name}: ${(error as Error)?.message ?? String(error)}`,
+          ),
+      );
     }
+  }
+
+  private failure(definition: AnyDefinition, caller: string, toolError: ToolError): CallToolResult {
+    this.options.onCall?.({ tool: definition.name, agentId: caller, ok: false, code: toolError.code });
+    return {
+      isError: true,
+      content: [{ type: 'text', text: `${toolError.code}: ${toolError.message}` }],
+      _meta: { 'tandem/errorCode': toolError.code },
+    };
   }
 }

@@ -123,6 +123,11 @@ export class RunStore {
     }
   }
 
+  /** Grows whenever index lines were read (written here or by another process): a cheap change marker. */
+  get version(): number {
+    return this.indexOffset;
+  }
+
   get indexPath(): string {
     return path.join(this.stateDir, INDEX_FILE);
   }

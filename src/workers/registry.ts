@@ -52,8 +52,25 @@ interface Entry {
 
 export class WorkerRegistry {
   private readonly workers = new Map<string, Entry>();
+  private readonly listeners = new Set<(worker: WorkerInfo) => void>();
 
   constructor(private readonly adapterFor: (kind: WorkerKind) => WorkerAdapter) {}
+
+  /** Called with a copy of the worker on every change: spawned, busy, idle, stopped (for views). */
+  onChange(listener: (worker: WorkerInfo) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private notify(info: WorkerInfo): void {
+    for (const listener of this.listeners) {
+      try {
+        listener({ ...info });
+      } catch {
+        // a view's failure must not change what the worker does
+      }
+    }
+  }
 
   /** Probes the CLI and registers a worker; refuses a CLI that is not installed, with the install command. */
   async spawn(options: {
@@ -90,6 +107,7 @@ export class WorkerRegistry {
       cliPath: probe.path,
     };
     this.workers.set(info.id, { info, adapter, inFlight: undefined, running: undefined });
+    this.notify(info);
     return { worker: { ...info }, probe };
   }
 
@@ -140,6 +158,7 @@ export class WorkerRegistry {
       { ...options, signal: controller.signal },
     );
     entry.running = running;
+    this.notify(entry.info);
     try {
       return await running;
     } finally {
@@ -148,6 +167,7 @@ export class WorkerRegistry {
       entry.running = undefined;
       entry.info.stepsRun += 1;
       if (entry.info.state === 'busy') entry.info.state = 'idle';
+      this.notify(entry.info);
     }
   }
 
@@ -160,7 +180,9 @@ export class WorkerRegistry {
         `Worker ${id} belongs to another agent; only its owner or the human user can stop it.`,
       );
     }
+    const wasStopped = entry.info.state === 'stopped';
     entry.info.state = 'stopped';
+    if (!wasStopped) this.notify(entry.info);
     entry.inFlight?.abort();
     await entry.running?.catch(() => undefined);
     return { ...entry.info };

@@ -303,6 +303,44 @@ describe('tool registry guardrails', function () {
     });
   });
 
+  describe('in-process calls (the editor commands)', function () {
+    it('checks the input against the same strict schema a client gets, agentId included', async function () {
+      const missing = await harness.registry.callTool('worker_spawn', { kind: 'codex' });
+      assert.equal(missing.isError, true);
+      assert.match(JSON.stringify(missing.content), /INVALID_INPUT: agentId/);
+      const extra = await harness.registry.callTool('worker_spawn', {
+        agentId: AGENT,
+        kind: 'codex',
+        shell: 'x',
+      });
+      assert.equal(extra.isError, true);
+      assert.match(JSON.stringify(extra.content), /INVALID_INPUT/);
+      const wrongKind = await harness.registry.callTool('worker_spawn', { agentId: AGENT, kind: 'bash' });
+      assert.match(JSON.stringify(wrongKind.content), /INVALID_INPUT: kind/);
+      assert.equal(harness.services.workers.list().length, 0);
+    });
+
+    it('refuses "human" as an agentId but offers the editor user its own path, through the panic switch', async function () {
+      const claimed = await harness.registry.callTool('worker_spawn', { agentId: 'human', kind: 'codex' });
+      assert.match(JSON.stringify(claimed.content), /reserved/);
+      const smuggled = await harness.registry.callTool(
+        'worker_spawn',
+        { agentId: AGENT, kind: 'codex' },
+        { asHuman: true },
+      );
+      assert.match(JSON.stringify(smuggled.content), /INVALID_INPUT/);
+      await harness.services.panic.engage('human', 'test');
+      const refused = await harness.registry.callTool('worker_spawn', { kind: 'codex' }, { asHuman: true });
+      assert.equal(refused._meta?.['tandem/errorCode'], 'PANIC_ENGAGED');
+      assert.equal(harness.services.workers.list().length, 0);
+      await harness.services.panic.release('human');
+      const spawned = await harness.registry.callTool('worker_spawn', { kind: 'codex' }, { asHuman: true });
+      assert.equal(spawned.isError, undefined);
+      assert.equal(harness.services.workers.list()[0]?.owner, 'human');
+      assert.deepEqual(harness.calls.at(-1), { tool: 'worker_spawn', agentId: 'human', ok: true });
+    });
+  });
+
   describe('duplicate tool names', function () {
     it('refuses a tool defined twice, naming it', function () {
       const registry = createToolRegistry(harness.services);

@@ -70,6 +70,31 @@ describe('worker registry', () => {
     assert.equal(registry.get(worker.id).state, 'idle');
   });
 
+  it('tells listeners of every change: spawned, busy, idle, stopped (once), and stops after unsubscribing', async () => {
+    const seen: string[] = [];
+    const off = registry.onChange((worker) => seen.push(`${worker.kind}:${worker.state}:${worker.stepsRun}`));
+    const { worker } = await registry.spawn({ kind: 'codex', owner: 'a' });
+    await registry.runStep(worker.id, { role: 'writer', cwd: '.', prompt: '[[scenario:reply text=ok]]' });
+    await registry.stop(worker.id, HUMAN_CALLER);
+    await registry.stop(worker.id, HUMAN_CALLER);
+    off();
+    await registry.spawn({ kind: 'gemini', owner: 'a' });
+    assert.deepEqual(seen, ['codex:idle:0', 'codex:busy:0', 'codex:idle:1', 'codex:stopped:1']);
+  });
+
+  it('keeps running a step when a listener throws', async () => {
+    registry.onChange(() => {
+      throw new Error('view broke');
+    });
+    const { worker } = await registry.spawn({ kind: 'codex', owner: 'a' });
+    const result = await registry.runStep(worker.id, {
+      role: 'writer',
+      cwd: '.',
+      prompt: '[[scenario:reply text=ok]]',
+    });
+    assert.equal(result.status, 'succeeded');
+  });
+
   it('refuses a second step while the worker is busy', async () => {
     const { worker } = await registry.spawn({ kind: 'codex', owner: 'a' });
     const first = registry.runStep(worker.id, {

@@ -1,0 +1,83 @@
+// The editor settings as the server gets them: what a user or a hand-edited settings.json sets, checked and
+// turned into server options, with a warning for anything that cannot be used.
+import assert from 'node:assert/strict';
+import { readSettings, type SettingsSource } from '../../src/extension/settings';
+
+function source(values: Record<string, unknown>): SettingsSource {
+  return { get: <T>(key: string) => values[key] as T | undefined };
+}
+
+function read(values: Record<string, unknown>): {
+  settings: ReturnType<typeof readSettings>;
+  warnings: string[];
+} {
+  const warnings: string[] = [];
+  const settings = readSettings(source(values), (line) => warnings.push(line));
+  return { settings, warnings };
+}
+
+describe('editor settings', function () {
+  it('gives the defaults when nothing is set, with no warning', function () {
+    const { settings, warnings } = read({});
+    assert.deepEqual(settings, {
+      cliPaths: {},
+      concurrency: 4,
+      offlineModel: false,
+      models: {},
+      limits: {},
+      extraEnvNames: [],
+    });
+    assert.deepEqual(warnings, []);
+  });
+
+  it('turns seconds and KiB into the step limits, and keeps the models and env names', function () {
+    const { settings, warnings } = read({
+      codexModel: 'gpt-5.5',
+      geminiModel: ' gemini-2.5-pro ',
+      stepTimeoutSeconds: 120,
+      idleTimeoutSeconds: 30,
+      maxOutputKiB: 256,
+      extraEnvNames: ['HTTPS_PROXY', 'NO_PROXY'],
+      concurrency: 2,
+    });
+    assert.deepEqual(settings.models, { codex: 'gpt-5.5', gemini: 'gemini-2.5-pro' });
+    assert.deepEqual(settings.limits, { timeoutMs: 120_000, idleTimeoutMs: 30_000, maxOutputBytes: 262_144 });
+    assert.deepEqual(settings.extraEnvNames, ['HTTPS_PROXY', 'NO_PROXY']);
+    assert.equal(settings.concurrency, 2);
+    assert.deepEqual(warnings, []);
+  });
+
+  it('leaves out, with a warning naming the setting, values that cannot be used', function () {
+    const { settings, warnings } = read({
+      codexModel: '--dangerously-bypass',
+      stepTimeoutSeconds: 0.5,
+      idleTimeoutSeconds: 'soon',
+      maxOutputKiB: 1_000_000,
+      extraEnvNames: ['OK_NAME', 'BAD NAME', 3, '$(whoami)'],
+      concurrency: 99,
+    });
+    assert.deepEqual(settings.models, {});
+    assert.deepEqual(settings.limits, {});
+    assert.deepEqual(settings.extraEnvNames, ['OK_NAME']);
+    assert.equal(settings.concurrency, 16);
+    for (const key of [
+      'codexModel',
+      'stepTimeoutSeconds',
+      'idleTimeoutSeconds',
+      'maxOutputKiB',
+      'extraEnvNames',
+      'concurrency',
+    ]) {
+      assert.ok(
+        warnings.some((line) => line.startsWith(`tandem.${key}`)),
+        `a warning names tandem.${key}: ${warnings.join(' | ')}`,
+      );
+    }
+  });
+
+  it('refuses an env name list that is not a list', function () {
+    const { settings, warnings } = read({ extraEnvNames: 'HTTPS_PROXY' });
+    assert.deepEqual(settings.extraEnvNames, []);
+    assert.match(warnings.join('\n'), /tandem\.extraEnvNames must be a list/);
+  });
+});
