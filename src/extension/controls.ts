@@ -2,29 +2,24 @@
 // human uses directly (engage and release panic, copy the MCP config for other clients, show a run summary).
 // Services are reached through the folder-server bookkeeping, so a command never starts a second server.
 import * as vscode from 'vscode';
-import type { FolderRef, FolderServers } from './folder-servers';
 import type { FolderServer } from './folder-server';
+import type { FolderArgs, Hub } from './hub';
+import { asObject, guarded } from './command-util';
 
 export const ENGAGE_PANIC_COMMAND = 'tandem.engagePanic';
 export const RELEASE_PANIC_COMMAND = 'tandem.releasePanic';
 export const COPY_MCP_CONFIG_COMMAND = 'tandem.copyMcpConfig';
 export const SHOW_RUN_SUMMARY_COMMAND = 'tandem.showRunSummary';
 
-/** While a server is open, state is re-read this often (panic engaged by another process, runs elsewhere). */
-const STATUS_POLL_MS = 2000;
 const HUMAN = 'human';
 
 export interface ControlsDeps {
-  servers: FolderServers<FolderServer>;
-  /** The workspace folders that can host Tandem, in order. */
-  folders: () => FolderRef[];
+  hub: Hub;
   showOutputCommand: string;
   log: (line: string) => void;
 }
 
 export interface Controls extends vscode.Disposable {
-  /** Called once a folder's server has started: the status bar follows its runs and panic switch. */
-  attach(server: FolderServer): void;
   /** The status bar item's text, for the host tests. */
   statusText(): string;
   refresh(): void;
@@ -37,36 +32,22 @@ interface EngageArgs {
 interface ReleaseArgs {
   confirmed?: boolean;
 }
-interface FolderArgs {
-  folder?: string;
-}
 interface SummaryArgs extends FolderArgs {
   runId?: string;
 }
 
-function asObject<T extends object>(value: unknown): T {
-  return (typeof value === 'object' && value !== null ? value : {}) as T;
-}
-
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
 export function createControls(deps: ControlsDeps): Controls {
-  const { servers } = deps;
+  const { hub } = deps;
   const item = vscode.window.createStatusBarItem('tandem.status', vscode.StatusBarAlignment.Left, -100);
   item.name = 'Tandem';
   item.command = deps.showOutputCommand;
-  const detach = new Map<FolderServer, () => void>();
-  let timer: ReturnType<typeof setInterval> | undefined;
   let disposed = false;
 
   const refresh = (): void => {
     if (disposed) return;
-    const open = servers.running().map((entry) => entry.server);
     let running = 0;
     let panic = false;
-    for (const server of open) {
+    for (const { server } of hub.running()) {
       running += server.services.orchestrator.runningCount;
       if (server.services.panic.engaged) panic = true;
     }
@@ -81,77 +62,9 @@ export function createControls(deps: ControlsDeps): Controls {
         running > 0 ? `Tandem: ${running} run(s) in progress. Click for the output.` : 'Tandem: idle';
     }
     item.show();
-    // Poll only while a server is open; a server closed by the bookkeeping stops being followed.
-    for (const [server, stop] of detach) {
-      if (!open.includes(server)) {
-        stop();
-        detach.delete(server);
-      }
-    }
-    if (open.length === 0 && timer) {
-      clearInterval(timer);
-      timer = undefined;
-    }
   };
-
-  const poll = (): void => {
-    const open = servers.running().map((entry) => entry.server);
-    // Another process may have engaged or released panic: the services re-read it only while runs are running.
-    void Promise.allSettled(open.map((server) => server.services.panic.reload())).then(refresh);
-  };
-
-  const attach = (server: FolderServer): void => {
-    if (disposed || detach.has(server)) return;
-    const offRun = server.services.orchestrator.onRunChange(() => refresh());
-    const offPanic = server.services.panic.onChange(() => refresh());
-    detach.set(server, () => {
-      offRun();
-      offPanic();
-    });
-    if (!timer) {
-      timer = setInterval(poll, STATUS_POLL_MS);
-      timer.unref?.();
-    }
-    // The server is listed as running only once its start promise settled: refresh on the next turn too.
-    refresh();
-    setTimeout(refresh, 0);
-  };
-
-  /** Every workspace folder's server (started when needed), for commands that act on all folders. */
-  const allServers = async (): Promise<FolderServer[]> => {
-    const found: FolderServer[] = [];
-    for (const folder of deps.folders()) {
-      try {
-        const server = await servers.get(folder);
-        attach(server);
-        found.push(server);
-      } catch (error) {
-        deps.log(`${folder.name}: ${messageOf(error)}`);
-      }
-    }
-    return found;
-  };
-
-  /** One folder: the one named by args, the only one, or the one the user picks. */
-  const pickFolder = async (args: FolderArgs): Promise<FolderRef | undefined> => {
-    const folders = deps.folders();
-    if (args.folder !== undefined) {
-      const wanted = args.folder;
-      const match = folders.find((f) => f.path === wanted || f.key === wanted || f.name === wanted);
-      if (!match) void vscode.window.showErrorMessage(`Tandem: no workspace folder "${wanted}".`);
-      return match;
-    }
-    if (folders.length === 0) {
-      void vscode.window.showErrorMessage('Tandem: open a folder on disk first.');
-      return undefined;
-    }
-    if (folders.length === 1) return folders[0];
-    const picked = await vscode.window.showQuickPick(
-      folders.map((folder) => ({ label: folder.name, description: folder.path, folder })),
-      { placeHolder: 'Workspace folder' },
-    );
-    return picked?.folder;
-  };
+  const subscription = hub.onDidChange(refresh);
+  const allServers = async (): Promise<FolderServer[]> => (await hub.openAll()).map((entry) => entry.server);
 
   const engagePanic = async (raw?: unknown): Promise<number> => {
     const args = asObject<EngageArgs>(raw);
@@ -197,7 +110,7 @@ export function createControls(deps: ControlsDeps): Controls {
   };
 
   const copyMcpConfig = async (raw?: unknown): Promise<string | undefined> => {
-    const folder = await pickFolder(asObject<FolderArgs>(raw));
+    const folder = await hub.pickFolder(asObject<FolderArgs>(raw));
     if (!folder) return undefined;
     const config = {
       mcpServers: {
@@ -214,10 +127,9 @@ export function createControls(deps: ControlsDeps): Controls {
 
   const showRunSummary = async (raw?: unknown): Promise<vscode.TextDocument | undefined> => {
     const args = asObject<SummaryArgs>(raw);
-    const folder = await pickFolder(args);
+    const folder = await hub.pickFolder(args);
     if (!folder) return undefined;
-    const server = await servers.get(folder);
-    attach(server);
+    const server = await hub.get(folder);
     const { store } = server.services;
     await store.refresh();
     let runId = args.runId;
@@ -256,37 +168,22 @@ export function createControls(deps: ControlsDeps): Controls {
     return document;
   };
 
-  /** Commands report failures to the user and return undefined instead of throwing. */
-  const guarded =
-    <T>(name: string, run: (args?: unknown) => Promise<T>) =>
-    async (args?: unknown): Promise<T | undefined> => {
-      try {
-        return await run(args);
-      } catch (error) {
-        deps.log(`${name} failed: ${messageOf(error)}`);
-        void vscode.window.showErrorMessage(`Tandem: ${messageOf(error)}`);
-        return undefined;
-      }
-    };
+  const guard = <T>(name: string, run: (args?: unknown) => Promise<T>) => guarded(name, deps.log, run);
 
   const registrations = [
-    vscode.commands.registerCommand(ENGAGE_PANIC_COMMAND, guarded('engage panic', engagePanic)),
-    vscode.commands.registerCommand(RELEASE_PANIC_COMMAND, guarded('release panic', releasePanic)),
-    vscode.commands.registerCommand(COPY_MCP_CONFIG_COMMAND, guarded('copy MCP config', copyMcpConfig)),
-    vscode.commands.registerCommand(SHOW_RUN_SUMMARY_COMMAND, guarded('show run summary', showRunSummary)),
+    vscode.commands.registerCommand(ENGAGE_PANIC_COMMAND, guard('engage panic', engagePanic)),
+    vscode.commands.registerCommand(RELEASE_PANIC_COMMAND, guard('release panic', releasePanic)),
+    vscode.commands.registerCommand(COPY_MCP_CONFIG_COMMAND, guard('copy MCP config', copyMcpConfig)),
+    vscode.commands.registerCommand(SHOW_RUN_SUMMARY_COMMAND, guard('show run summary', showRunSummary)),
   ];
 
   refresh();
   return {
-    attach,
     refresh,
     statusText: () => item.text,
     dispose: () => {
       disposed = true;
-      if (timer) clearInterval(timer);
-      timer = undefined;
-      for (const stop of detach.values()) stop();
-      detach.clear();
+      subscription.dispose();
       for (const registration of registrations) registration.dispose();
       item.dispose();
     },

@@ -4,7 +4,11 @@
 import * as vscode from 'vscode';
 import { TANDEM_VERSION } from '../version';
 import type { TandemServices } from '../mcp/services';
-import { createControls, type Controls } from './controls';
+import { registerCommands } from './commands';
+import { createControls } from './controls';
+import { registerDashboard, type Dashboard } from './dashboard';
+import { Hub } from './hub';
+import { registerTrees, type Trees } from './trees';
 import { FolderServers, labelFolders, type FolderRef } from './folder-servers';
 import type { FolderServer } from './folder-server';
 import { SharedOfflineModel } from './offline-model';
@@ -42,6 +46,10 @@ export interface TandemExtensionApi {
   getStatusText(): string;
   /** A folder's services (the first folder when none is named), its server started through the bookkeeping. */
   services(folderPath?: string): Promise<TandemServices>;
+  /** The sidebar trees, to read what they show. */
+  trees(): Trees;
+  /** The dashboard panel's host side, to read what it shows. */
+  dashboard(): Dashboard;
 }
 
 interface Host {
@@ -112,8 +120,8 @@ export function activate(context: vscode.ExtensionContext): TandemExtensionApi {
   const log = logger.info;
   const offline = new SharedOfflineModel(log);
 
-  // Created once the bookkeeping exists; a server started before that has no status bar to report to.
-  const ui: { controls?: Controls } = {};
+  // Created once the bookkeeping exists; the views follow every server that starts through it.
+  const ui: { hub?: Hub } = {};
   const startServer = async (folder: FolderRef): Promise<FolderServer> => {
     const settings = readSettings(
       vscode.workspace.getConfiguration(SETTINGS_SECTION, vscode.Uri.parse(folder.key)),
@@ -139,7 +147,7 @@ export function activate(context: vscode.ExtensionContext): TandemExtensionApi {
       },
     });
     timings.firstServerReadyMs ??= sinceLoad();
-    ui.controls?.attach(server);
+    ui.hub?.attach(folder, server);
     log(
       `server for ${folder.name} ready at +${sinceLoad()} ms (server code loaded in ${loadMs} ms; ` +
         `${settings.offlineModel ? 'offline model' : 'vendor APIs'}, concurrency ${settings.concurrency}` +
@@ -149,13 +157,11 @@ export function activate(context: vscode.ExtensionContext): TandemExtensionApi {
   };
   const servers = new FolderServers<FolderServer>(startServer, log);
   host = { servers, offline };
-  const controls = createControls({
-    servers,
-    folders: () => currentFolders(logger),
-    showOutputCommand: SHOW_OUTPUT_COMMAND,
-    log,
-  });
-  ui.controls = controls;
+  const hub = new Hub({ servers, folders: () => currentFolders(logger), log });
+  ui.hub = hub;
+  const controls = createControls({ hub, showOutputCommand: SHOW_OUTPUT_COMMAND, log });
+  const trees = registerTrees(hub, log);
+  const dashboard = registerDashboard({ hub, extensionUri: context.extensionUri, log });
 
   const changed = new vscode.EventEmitter<void>();
   let labels = new Map<string, FolderRef>();
@@ -186,13 +192,30 @@ export function activate(context: vscode.ExtensionContext): TandemExtensionApi {
   context.subscriptions.push(
     output,
     changed,
+    hub,
     controls,
+    trees,
+    dashboard,
+    ...registerCommands({ hub, log }),
     vscode.lm.registerMcpServerDefinitionProvider(MCP_PROVIDER_ID, provider),
     vscode.commands.registerCommand(SHOW_OUTPUT_COMMAND, () => output.show()),
     vscode.workspace.onDidChangeWorkspaceFolders(() => {
       const keys = new Set(currentFolders(logger).map((folder) => folder.key));
-      void servers.retain(keys).then(() => controls.refresh());
+      void servers.retain(keys).then(() => hub.serversChanged());
       changed.fire();
+    }),
+    // Trust granted while the window is open: servers started untrusted (history only) are restarted trusted,
+    // and the editor is told its MCP definitions changed so it reconnects to them.
+    vscode.workspace.onDidGrantWorkspaceTrust(() => {
+      const untrusted = servers.running().filter((entry) => !entry.server.trusted);
+      log(`workspace trust granted: restarting ${untrusted.length} untrusted server(s)`);
+      void Promise.all(untrusted.map((entry) => servers.stop(entry.folder.key)))
+        .then(async () => {
+          changed.fire();
+          hub.serversChanged();
+          if (untrusted.length > 0) await hub.openAll();
+        })
+        .catch((error: unknown) => logger.warn(`restart after trust failed: ${(error as Error).message}`));
     }),
     vscode.workspace.onDidChangeConfiguration((event) => {
       if (event.affectsConfiguration(SETTINGS_SECTION)) {
@@ -219,12 +242,14 @@ export function activate(context: vscode.ExtensionContext): TandemExtensionApi {
       })),
     logTail: () => [...recent],
     getStatusText: () => controls.statusText(),
+    trees: () => trees,
+    dashboard: () => dashboard,
     services: async (folderPath) => {
       const folders = currentFolders(logger);
       const folder =
         folderPath === undefined ? folders[0] : folders.find((candidate) => candidate.path === folderPath);
       if (!folder) throw new Error(`no workspace folder ${folderPath ?? ''} can host Tandem`);
-      return (await servers.get(folder)).services;
+      return (await hub.get(folder)).services;
     },
   };
 }

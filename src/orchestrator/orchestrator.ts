@@ -82,6 +82,15 @@ export interface RunOutcome {
 interface LiveRun {
   controller: AbortController;
   done: Promise<void>;
+  /** Set once the run's body starts. */
+  context?: RunContext;
+}
+
+/** A step being carried out now, for views of what works right now. */
+export interface ActiveStep {
+  runId: string;
+  owner: string;
+  step: StepRecord;
 }
 
 /** The handle a strategy body uses to run steps and record changes in its run. */
@@ -155,6 +164,8 @@ export class RunContext {
       message: `${options.name}: ${options.kind} as ${options.role} is queued.`,
       data: { name: options.name, role: options.role, kind: options.kind },
     });
+    await this.saveSteps();
+    this.orchestrator.stepChanged(this.run.id, record);
     const request = {
       kind: options.kind,
       role: options.role,
@@ -245,6 +256,7 @@ export class RunContext {
       },
     });
     await this.saveSteps();
+    this.orchestrator.stepChanged(this.run.id, record);
     return { result, record };
   }
 
@@ -303,6 +315,7 @@ export class Orchestrator {
   private readonly cleanupIsolation: ((liveRunIds: string[]) => Promise<string[]>) | undefined;
   private readonly live = new Map<string, LiveRun>();
   private readonly listeners = new Set<(run: RunRecord) => void>();
+  private readonly stepListeners = new Set<(runId: string, step: StepRecord) => void>();
 
   constructor(options: OrchestratorOptions) {
     this.store = options.store;
@@ -319,6 +332,35 @@ export class Orchestrator {
   onRunChange(listener: (run: RunRecord) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
+  }
+
+  /** Called when a step starts or ends (for views; a listener's failure is ignored). */
+  onStepChange(listener: (runId: string, step: StepRecord) => void): () => void {
+    this.stepListeners.add(listener);
+    return () => this.stepListeners.delete(listener);
+  }
+
+  /** @internal Told by a run's context. */
+  stepChanged(runId: string, step: StepRecord): void {
+    for (const listener of this.stepListeners) {
+      try {
+        listener(runId, { ...step });
+      } catch {
+        // a view's failure must not change the run
+      }
+    }
+  }
+
+  /** The steps running now in this server's runs, oldest run first. */
+  activeSteps(): ActiveStep[] {
+    const active: ActiveStep[] = [];
+    for (const [runId, live] of this.live) {
+      for (const step of live.context?.steps ?? []) {
+        if (step.status === 'running')
+          active.push({ runId, owner: live.context?.run.owner ?? '', step: { ...step } });
+      }
+    }
+    return active;
   }
 
   get runningCount(): number {
@@ -369,15 +411,27 @@ export class Orchestrator {
 
   private launch(run: RunRecord, body: (context: RunContext) => Promise<RunOutcome>): void {
     const controller = new AbortController();
-    const done = this.execute(run, controller, body).finally(() => this.live.delete(run.id));
-    this.live.set(run.id, { controller, done });
+    const live: LiveRun = { controller, done: Promise.resolve() };
+    // The run leaves the live set before listeners hear it finished, so a count they read is already right.
+    live.done = this.execute(run, controller, body, live).then(
+      (finished) => {
+        this.live.delete(run.id);
+        this.notify(finished);
+      },
+      (error: unknown) => {
+        this.live.delete(run.id);
+        throw error;
+      },
+    );
+    this.live.set(run.id, live);
   }
 
   private async execute(
     run: RunRecord,
     controller: AbortController,
     body: (context: RunContext) => Promise<RunOutcome>,
-  ): Promise<void> {
+    live: LiveRun,
+  ): Promise<RunRecord> {
     let context: RunContext | undefined;
     let isolation: IsolationPort | undefined;
     let outcome: RunOutcome;
@@ -393,6 +447,7 @@ export class Orchestrator {
       });
       isolation = await this.isolation(run.id);
       context = new RunContext(started, controller.signal, this, isolation);
+      live.context = context;
       outcome = await body(context);
       if (controller.signal.aborted && outcome.status !== 'cancelled') {
         outcome = { ...outcome, status: 'cancelled', outcome: `Cancelled. ${outcome.outcome}` };
@@ -429,11 +484,17 @@ export class Orchestrator {
       message: `Run ${outcome.status}: ${outcome.outcome}`,
       data: { status: outcome.status, applied: outcome.applied },
     });
-    this.notify(finished);
+    return finished;
   }
 
   private notify(run: RunRecord): void {
-    for (const listener of this.listeners) listener(run);
+    for (const listener of this.listeners) {
+      try {
+        listener(run);
+      } catch {
+        // a view's failure must not change the run
+      }
+    }
   }
 
   /** Cancels a run and kills its processes; only its owner or the human user may. */

@@ -1,6 +1,7 @@
-// What both host-test runners (code-server: run.mjs, desktop VS Code: electron.mjs) give the editor: a fresh
-// workspace folder, a user-data folder with quiet settings that point Tandem at the offline model and at the
-// project's pinned codex and gemini CLIs, and a folder for extensions.
+// What the editor runners (host tests in code-server: run.mjs, in desktop VS Code: electron.mjs; UI tests:
+// test/ui/run.mjs) give the editor: a fresh workspace folder, a user-data folder with quiet settings in the
+// chosen color theme that point Tandem at the offline model and at the project's pinned codex and gemini CLIs,
+// and a folder for extensions.
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -14,10 +15,12 @@ export function writeJson(file, value) {
   writeFileSync(file, `${JSON.stringify(value, null, 2)}\n`);
 }
 
-export function hostSettings() {
+export const DEFAULT_THEME = 'Default Dark Modern';
+
+export function hostSettings({ theme = DEFAULT_THEME } = {}) {
   return {
     'workbench.startupEditor': 'none',
-    'workbench.colorTheme': 'Default Dark Modern',
+    'workbench.colorTheme': theme,
     'workbench.tips.enabled': false,
     'workbench.enableExperiments': false,
     'telemetry.telemetryLevel': 'off',
@@ -38,18 +41,20 @@ export function hostSettings() {
 /**
  * Editor state goes to /tmp; the workspace goes under the repository's ignored .tandem-test-tmp/, since codex
  * refuses to put its helper binaries in a temporary directory and the workers' homes live in the workspace.
+ * `theme` is the workbench color theme; `settings` are added to (and override) the host settings; `kind`
+ * names the folders (`host`: tandem-host-*, host-workspace).
  */
-export function prepareFixture() {
-  const temp = mkdtempSync(path.join(os.tmpdir(), 'tandem-host-'));
+export function prepareFixture({ theme = DEFAULT_THEME, settings: extra = {}, kind = 'host' } = {}) {
+  const temp = mkdtempSync(path.join(os.tmpdir(), `tandem-${kind}-`));
   const scratch = path.join(root, '.tandem-test-tmp');
   mkdirSync(scratch, { recursive: true });
-  const workspaceParent = mkdtempSync(path.join(scratch, 'host-'));
-  const workspace = path.join(workspaceParent, 'host-workspace');
+  const workspaceParent = mkdtempSync(path.join(scratch, `${kind}-`));
+  const workspace = path.join(workspaceParent, `${kind}-workspace`);
   mkdirSync(workspace, { recursive: true });
-  writeFileSync(path.join(workspace, 'README.md'), '# Tandem host-test workspace\n');
+  writeFileSync(path.join(workspace, 'README.md'), `# Tandem ${kind}-test workspace\n`);
 
   const userDataDir = path.join(temp, 'user');
-  const settings = hostSettings();
+  const settings = { ...hostSettings({ theme }), ...extra };
   writeJson(path.join(userDataDir, 'User', 'settings.json'), settings);
   // tandem.codexPath and tandem.geminiPath are machine-scoped: a remote window (code-server) reads them from
   // the remote machine's settings, not from the user's.
@@ -59,6 +64,9 @@ export function prepareFixture() {
     temp,
     workspace,
     userDataDir,
+    settings,
+    /** Everything the fixture created: a process still running in one of these belongs to the session. */
+    dirs: [temp, workspaceParent],
     extensionsDir: path.join(temp, 'extensions'),
     cleanup(keep) {
       if (keep) return `kept ${temp} and ${workspaceParent}`;

