@@ -346,6 +346,47 @@ function workerRow(folder: FolderView, worker: WorkerView): HTMLElement {
   );
 }
 
+/** The CLIs working for runs right now; a row selects its run. */
+function activeList(folder: FolderView): HTMLElement | null {
+  if (folder.active.length === 0) return null;
+  return h(
+    'ul',
+    { class: 'active-steps', 'aria-label': 'Working for runs now' },
+    ...folder.active.map((active) =>
+      h(
+        'li',
+        {},
+        h(
+          'button',
+          {
+            type: 'button',
+            class: 'link',
+            'data-action': 'show-run',
+            'data-folder-key': folder.key,
+            'data-run-id': active.runId,
+            'data-active-run': active.runId,
+            'data-focus-key': `active:${folder.key}:${active.runId}:${active.name}`,
+            'aria-label': `${active.kind} works as ${active.role} for run ${active.runId}; show the run`,
+          },
+          `${active.kind} · ${active.name} (${active.role}, ${active.model}) for ${active.runId} · ${active.owner}`,
+        ),
+      ),
+    ),
+  );
+}
+
+function workerSection(folder: FolderView): HTMLElement {
+  const active = activeList(folder);
+  if (!active) return workerTable(folder);
+  return h(
+    'div',
+    {},
+    folder.workers.length > 0 ? workerTable(folder) : null,
+    h('p', { class: 'muted' }, 'Working for runs now:'),
+    active,
+  );
+}
+
 function workerTable(folder: FolderView): HTMLElement {
   if (folder.workers.length === 0) {
     return h(
@@ -397,8 +438,8 @@ function renderWorkers(folders: FolderView[]): void {
     workerBody,
     ...folders.map((folder) =>
       grouped
-        ? h('div', { class: 'folder-group' }, folderHeading(folder), workerTable(folder))
-        : workerTable(folder),
+        ? h('div', { class: 'folder-group' }, folderHeading(folder), workerSection(folder))
+        : workerSection(folder),
     ),
   );
   if (!grouped && folders[0] && !folders[0].trusted) {
@@ -782,6 +823,11 @@ function runAction(button: HTMLButtonElement): void {
       probeArea.replaceChildren('Probing the CLIs…');
       send({ type: 'probe' });
       break;
+    case 'show-run': {
+      const { folderKey, runId } = button.dataset;
+      if (folderKey !== undefined && runId !== undefined) select({ folderKey, runId });
+      break;
+    }
     case 'stop-worker': {
       const row = button.closest<HTMLElement>('[data-worker-id]');
       const folderKey = row?.dataset.folderKey;

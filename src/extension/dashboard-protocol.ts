@@ -39,6 +39,7 @@ export const LIMITS = {
   folders: 32,
   runsPerFolder: 200,
   workersPerFolder: 100,
+  activePerFolder: 64,
   probesPerFolder: 8,
   steps: 100,
   findingsPerStep: 50,
@@ -64,6 +65,18 @@ export interface WorkerView {
   owner: string;
   state: WorkerState;
   stepsRun: number;
+}
+
+/** A CLI working for a run right now (strategy steps have no named worker). */
+export interface ActiveView {
+  runId: string;
+  kind: string;
+  /** The step's name in its run, e.g. "write", "review". */
+  name: string;
+  role: string;
+  model: string;
+  owner: string;
+  startedAt: string;
 }
 
 export interface RunView {
@@ -98,6 +111,8 @@ export interface FolderView {
   trusted: boolean;
   panic: PanicView;
   workers: WorkerView[];
+  /** CLIs working for runs right now, oldest run first. */
+  active: ActiveView[];
   runs: RunView[];
   /** The CLIs as last probed for this folder; absent until a probe ran. */
   probe?: ProbeView[];
@@ -299,6 +314,16 @@ const workerCheck = record<WorkerView>({
   stepsRun: count,
 });
 
+const activeCheck = record<ActiveView>({
+  runId: string,
+  kind: string,
+  name: string,
+  role: string,
+  model: string,
+  owner: string,
+  startedAt: string,
+});
+
 const runShape: Shape<RunView> = {
   id: string,
   kind: oneOf(RUN_KINDS),
@@ -331,6 +356,7 @@ const folderCheck = record<FolderView>({
   trusted: boolean,
   panic: panicCheck,
   workers: list(workerCheck, LIMITS.workersPerFolder),
+  active: list(activeCheck, LIMITS.activePerFolder),
   runs: list(runCheck, LIMITS.runsPerFolder),
   probe: optional(list(probeCheck, LIMITS.probesPerFolder)),
 });
@@ -501,8 +527,16 @@ export interface FolderInput {
   trusted: boolean;
   panic: PanicInput;
   workers: WorkerInput[];
+  /** Steps running now; absent: none. */
+  active?: ActiveInput[] | undefined;
   runs: RunInput[];
   probe?: ProbeInput[] | undefined;
+}
+
+export interface ActiveInput {
+  runId: string;
+  owner: string;
+  step: { name: string; role: string; workerKind: string; model: string; startedAt: string };
 }
 
 /** The text cut to at most `max` characters, ending in "…" when cut (never inside a surrogate pair). */
@@ -609,6 +643,15 @@ export function buildState(folders: readonly FolderInput[], now: Date): StateMes
           reason: clipOrNull(folder.panic.reason),
         },
         workers: workerOrder(folder.workers).slice(0, LIMITS.workersPerFolder).map(viewOfWorker),
+        active: (folder.active ?? []).slice(0, LIMITS.activePerFolder).map(({ runId, owner, step }) => ({
+          runId,
+          kind: step.workerKind,
+          name: step.name,
+          role: step.role,
+          model: step.model,
+          owner,
+          startedAt: step.startedAt,
+        })),
         runs: newestFirst(folder.runs)
           .slice(0, LIMITS.runsPerFolder)
           .map((run) => viewOfRun(run, now)),

@@ -168,6 +168,8 @@ export function registerDashboard(deps: DashboardDeps): Dashboard {
         trusted: server.trusted,
         panic: panic.status(),
         workers: workers.list({ includeStopped: true }),
+        // Named workers' steps show on their worker row; the others are the CLIs strategies run.
+        active: server.services.orchestrator.activeSteps().filter(({ step }) => step.workerId === null),
         runs: store.list({ limit: LIMITS.runsPerFolder }),
         probe: probes.get(folder.key),
       };

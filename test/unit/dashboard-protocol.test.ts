@@ -427,6 +427,18 @@ const toWebviewArb: fc.Arbitrary<ToWebview> = fc.oneof(
           trusted: fc.boolean(),
           panic: fc.record({ engaged: fc.boolean(), by: nullableText, reason: nullableText }),
           workers: fc.array(workerViewArb, { maxLength: 3 }),
+          active: fc.array(
+            fc.record({
+              runId: text,
+              kind: text,
+              name: text,
+              role: text,
+              model: text,
+              owner: text,
+              startedAt: text,
+            }),
+            { maxLength: 3 },
+          ),
           runs: fc.array(runViewArb, { maxLength: 3 }),
           probe: fc.array(
             fc.record({
@@ -440,7 +452,7 @@ const toWebviewArb: fc.Arbitrary<ToWebview> = fc.oneof(
             { maxLength: 2 },
           ),
         },
-        { requiredKeys: ['key', 'name', 'trusted', 'panic', 'workers', 'runs'] },
+        { requiredKeys: ['key', 'name', 'trusted', 'panic', 'workers', 'active', 'runs'] },
       ),
       { maxLength: 3 },
     ),
@@ -690,6 +702,34 @@ describe('dashboard state builder', () => {
     const capped = buildState([folder({ workers: many })], NOW).folders[0]?.workers ?? [];
     assert.equal(capped.length, LIMITS.workersPerFolder);
     assert.equal(capped.filter((view) => view.state === 'idle').length, 90, 'every live worker is kept');
+  });
+
+  it('lists the CLIs working for runs now, as the orchestrator gives them, within the cap', () => {
+    const active = Array.from({ length: 70 }, (_, i) => ({
+      runId: `run-${i}`,
+      owner: 'agent-a',
+      step: { name: 'write', role: 'writer', workerKind: 'codex', model: 'gpt-5.5', startedAt: at(i) },
+    }));
+    const views = buildState([folder({ active })], NOW).folders[0]?.active ?? [];
+    assert.equal(views.length, LIMITS.activePerFolder);
+    assert.deepEqual(views[0], {
+      runId: 'run-0',
+      kind: 'codex',
+      name: 'write',
+      role: 'writer',
+      model: 'gpt-5.5',
+      owner: 'agent-a',
+      startedAt: at(0),
+    });
+    assert.deepEqual(buildState([folder()], NOW).folders[0]?.active, []);
+    assert.throws(
+      () =>
+        parseToWebview({
+          ...sampleState(),
+          folders: [{ ...sampleState().folders[0], active: [{ runId: 1 }] }],
+        }),
+      /message\.folders\[0\]\.active\[0\]\.runId: expected a string/,
+    );
   });
 
   it('adds the probe only for folders that were probed', () => {
