@@ -274,9 +274,13 @@ export async function startCodeServer({ node, codeServer, version, fixture, say,
   return server;
 }
 
-/** The workbench URL for `folder`, with `payload` entries ([name, value] pairs) for a development host. */
+/**
+ * The workbench URL for `folder` (or, when it ends in .code-workspace, for that multi-root workspace file),
+ * with `payload` entries ([name, value] pairs) for a development host.
+ */
 export function workbenchUrl(base, folder, payload) {
-  return `${base}/?folder=${encodeURIComponent(folder)}&payload=${encodeURIComponent(JSON.stringify(payload))}`;
+  const open = folder.endsWith('.code-workspace') ? 'workspace' : 'folder';
+  return `${base}/?${open}=${encodeURIComponent(folder)}&payload=${encodeURIComponent(JSON.stringify(payload))}`;
 }
 
 /** Headless Debian chromium in its own process group; playwright connects to it over its websocket. */

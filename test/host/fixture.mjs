@@ -43,15 +43,40 @@ export function hostSettings({ theme = DEFAULT_THEME } = {}) {
  * refuses to put its helper binaries in a temporary directory and the workers' homes live in the workspace.
  * `theme` is the workbench color theme; `settings` are added to (and override) the host settings; `kind`
  * names the folders (`host`: tandem-host-*, host-workspace).
+ * `folders` (names, e.g. ['alpha', 'beta']) makes a multi-root workspace instead: one folder per name, each
+ * with a README.md, side by side with a `<kind>.code-workspace` file that lists them in that order. Then
+ * `workspace` is that file (what the editor opens) and `folders` maps each name to its folder's path.
  */
-export function prepareFixture({ theme = DEFAULT_THEME, settings: extra = {}, kind = 'host' } = {}) {
+export function prepareFixture({
+  theme = DEFAULT_THEME,
+  settings: extra = {},
+  kind = 'host',
+  folders: folderNames,
+} = {}) {
   const temp = mkdtempSync(path.join(os.tmpdir(), `tandem-${kind}-`));
   const scratch = path.join(root, '.tandem-test-tmp');
   mkdirSync(scratch, { recursive: true });
   const workspaceParent = mkdtempSync(path.join(scratch, `${kind}-`));
-  const workspace = path.join(workspaceParent, `${kind}-workspace`);
-  mkdirSync(workspace, { recursive: true });
-  writeFileSync(path.join(workspace, 'README.md'), `# Tandem ${kind}-test workspace\n`);
+  let workspace;
+  let folders;
+  if (folderNames === undefined) {
+    workspace = path.join(workspaceParent, `${kind}-workspace`);
+    mkdirSync(workspace, { recursive: true });
+    writeFileSync(path.join(workspace, 'README.md'), `# Tandem ${kind}-test workspace\n`);
+  } else {
+    if (!Array.isArray(folderNames) || folderNames.length === 0) {
+      throw new Error('prepareFixture: folders must be a non-empty array of folder names');
+    }
+    folders = {};
+    for (const name of folderNames) {
+      const folder = path.join(workspaceParent, name);
+      mkdirSync(folder, { recursive: true });
+      writeFileSync(path.join(folder, 'README.md'), `# Tandem ${kind}-test folder ${name}\n`);
+      folders[name] = folder;
+    }
+    workspace = path.join(workspaceParent, `${kind}.code-workspace`);
+    writeJson(workspace, { folders: folderNames.map((name) => ({ path: name })), settings: {} });
+  }
 
   const userDataDir = path.join(temp, 'user');
   const settings = { ...hostSettings({ theme }), ...extra };
@@ -62,7 +87,10 @@ export function prepareFixture({ theme = DEFAULT_THEME, settings: extra = {}, ki
 
   return {
     temp,
+    /** The folder the editor opens, or with `folders` the .code-workspace file. */
     workspace,
+    /** With `folders`: each folder's name to its path; otherwise undefined. */
+    folders,
     userDataDir,
     settings,
     /** Everything the fixture created: a process still running in one of these belongs to the session. */

@@ -1,11 +1,13 @@
 // Runs the UI tests (test/ui/cases/*.mjs) against the real workbench: code-server serves it with the built
 // extension loaded as a development extension (no test runner inside: the extension runs as it does for a
-// person), headless Debian chromium shows it, and each case drives it through playwright. Every case runs once
-// per color theme, each theme in its own code-server session; screenshots go to evidence/ui/<theme>/, and a
-// failed case leaves a screenshot, the page's HTML and the workbench console in evidence/ui/failures/.
+// person), headless Debian chromium shows it, and each case drives it through playwright. Each session is its
+// own code-server: one single-folder session per color theme, and a multi-root session (a .code-workspace with
+// the folders alpha and beta) in the dark theme. A case file runs in the sessions of its `layout` export
+// ('single-folder', the default, or 'multi-root'). Screenshots go to evidence/ui/<session>/, and a failed case
+// leaves a screenshot, the page's HTML and the workbench console in evidence/ui/failures/.
 // Needs `node esbuild.mjs` and scripts/host/install.sh first (`npm run test:ui` does both).
-// Env: UI_CASE_TIMEOUT_MS (default 90000) per case, UI_GREP (a regex) runs only the cases whose name matches,
-// TANDEM_HOST_KEEP=1 keeps the temp folders.
+// Env: UI_CASE_TIMEOUT_MS (default 90000) per case, UI_GREP (a regex) runs only the cases whose name matches
+// (a session with no case left is not started), TANDEM_HOST_KEEP=1 keeps the temp folders.
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -34,7 +36,15 @@ const WORKBENCH_TIMEOUT_MS = 90_000;
 const CONSOLE_LINES_KEPT = 2_000;
 const grep = process.env.UI_GREP ? new RegExp(process.env.UI_GREP) : undefined;
 
-const THEMES = ['Default Dark Modern', 'Default Light Modern'];
+const DARK = 'Default Dark Modern';
+const LIGHT = 'Default Light Modern';
+const LAYOUTS = ['single-folder', 'multi-root'];
+/** The code-server sessions, in order: `layout` picks the case files, `folders` makes a multi-root fixture. */
+const SESSIONS = [
+  { name: DARK, slug: 'default-dark-modern', theme: DARK, layout: 'single-folder' },
+  { name: LIGHT, slug: 'default-light-modern', theme: LIGHT, layout: 'single-folder' },
+  { name: 'multi-root', slug: 'multi-root', theme: DARK, layout: 'multi-root', folders: ['alpha', 'beta'] },
+];
 /**
  * Added to the host settings: nothing in the secondary side bar (the chat view), so screenshots show Tandem,
  * and no animations, so a screenshot never catches a widget half-way in or out.
@@ -56,7 +66,10 @@ function seconds(ms) {
   return `${(ms / 1000).toFixed(1)} s`;
 }
 
-/** Every test/ui/cases/*.mjs in name order, with the reason it is skipped when it says so. */
+/**
+ * Every test/ui/cases/*.mjs in name order, with the reason it is skipped when it says so and its layout (the
+ * sessions it runs in: `export const layout = 'multi-root'`; without it, the single-folder sessions).
+ */
 async function loadCaseFiles(manifest) {
   const files = [];
   for (const name of readdirSync(casesDir)
@@ -65,8 +78,14 @@ async function loadCaseFiles(manifest) {
     const module = await import(pathToFileURL(path.join(casesDir, name)).href);
     if (!Array.isArray(module.cases)) throw new HostTestError(`test/ui/cases/${name} exports no cases array`);
     const skip = typeof module.skipReason === 'function' ? module.skipReason(manifest) : undefined;
+    const layout = module.layout ?? 'single-folder';
+    if (!LAYOUTS.includes(layout)) {
+      throw new HostTestError(
+        `test/ui/cases/${name} exports layout ${JSON.stringify(layout)}; expected one of ${LAYOUTS.join(', ')}`,
+      );
+    }
     const cases = module.cases.filter((entry) => !grep || grep.test(entry.name));
-    files.push({ name, cases, skip });
+    files.push({ name, cases, skip, layout });
   }
   return files;
 }
@@ -92,8 +111,8 @@ async function withDeadline(what, timeoutMs, body) {
 }
 
 /** What a failed case leaves for diagnosis: a screenshot, the page's HTML and the workbench console so far. */
-async function saveFailure(page, themeSlug, caseName, consoleLines) {
-  const dir = path.join(failuresDir, themeSlug);
+async function saveFailure(page, sessionSlug, caseName, consoleLines) {
+  const dir = path.join(failuresDir, sessionSlug);
   mkdirSync(dir, { recursive: true });
   const base = path.join(dir, slug(caseName));
   await screenshot(page, `${base}.png`, say);
@@ -105,20 +124,32 @@ async function saveFailure(page, themeSlug, caseName, consoleLines) {
   writeFileSync(`${base}.console.log`, `${consoleLines.join('\n')}\n`);
 }
 
-/** One code-server session in one theme: every case in order, each after the previous one's leftovers are closed. */
-async function runTheme(theme, caseFiles, chromium, host, results) {
-  const themeSlug = slug(theme);
-  const shotsDir = path.join(evidenceDir, themeSlug);
+/** The case files that run in `session`: its layout's, not skipped, with a case left after UI_GREP. */
+function filesFor(session, caseFiles) {
+  return caseFiles.filter((file) => file.layout === session.layout && !file.skip && file.cases.length > 0);
+}
+
+/** One code-server session: every case of its layout in order, each after the previous one's leftovers are closed. */
+async function runSession(session, caseFiles, chromium, host, results) {
+  const { theme } = session;
+  const sessionSlug = session.slug;
+  const shotsDir = path.join(evidenceDir, sessionSlug);
   rmSync(shotsDir, { recursive: true, force: true });
   mkdirSync(shotsDir, { recursive: true });
-  const metrics = { theme };
-  const fixture = prepareFixture({ kind: 'ui', theme, settings: UI_SETTINGS });
+  const metrics = { session: session.name, theme, layout: session.layout };
+  const fixture = prepareFixture({
+    kind: session.layout === 'multi-root' ? 'ui-multi' : 'ui',
+    theme,
+    settings: UI_SETTINGS,
+    ...(session.folders ? { folders: session.folders } : {}),
+  });
+  const sessionStarted = performance.now();
   const serverLog = [];
   const consoleLines = [];
   let server;
-  let session = {};
+  let browser = {};
   let page;
-  say(`— ${theme} —`);
+  say(`— ${session.name} (${theme}, ${session.layout}) —`);
   try {
     server = await startCodeServer({
       node: host.node,
@@ -130,8 +161,8 @@ async function runTheme(theme, caseFiles, chromium, host, results) {
       echo: false,
     });
     metrics.codeServerReadyMs = server.readyMs;
-    session = await launchChromium(chromium);
-    page = await session.browser.newPage({
+    browser = await launchChromium(chromium);
+    page = await browser.browser.newPage({
       viewport: { width: 1280, height: 800 },
       // Copy MCP Config writes to the clipboard through the browser.
       permissions: ['clipboard-read', 'clipboard-write'],
@@ -152,18 +183,17 @@ async function runTheme(theme, caseFiles, chromium, host, results) {
     try {
       await page.waitForSelector('.monaco-workbench .part.statusbar', { timeout: WORKBENCH_TIMEOUT_MS });
     } catch {
-      await saveFailure(page, themeSlug, 'workbench', consoleLines);
+      await saveFailure(page, sessionSlug, 'workbench', consoleLines);
       throw new HostTestError(`the workbench did not render within ${WORKBENCH_TIMEOUT_MS / 1000}s`);
     }
     metrics.workbenchMs = Math.round(performance.now() - pageStarted);
     say(`workbench rendered in ${metrics.workbenchMs} ms`);
 
     const casesStarted = performance.now();
-    for (const file of caseFiles) {
-      if (file.skip) continue;
+    for (const file of filesFor(session, caseFiles)) {
       for (const entry of file.cases) {
         const caseStarted = performance.now();
-        const result = { theme, file: file.name, name: entry.name };
+        const result = { session: session.name, theme, file: file.name, name: entry.name };
         try {
           await dismissTransient(page);
           const shot = async (name) => {
@@ -172,7 +202,7 @@ async function runTheme(theme, caseFiles, chromium, host, results) {
             say(`screenshot: ${path.relative(root, target)}`);
           };
           await withDeadline(`"${entry.name}"`, CASE_TIMEOUT_MS, () =>
-            entry.run({ page, theme, shot, workspace: fixture.workspace, say }),
+            entry.run({ page, theme, shot, workspace: fixture.workspace, folders: fixture.folders, say }),
           );
           result.ok = true;
         } catch (error) {
@@ -185,32 +215,33 @@ async function runTheme(theme, caseFiles, chromium, host, results) {
         result.ms = Math.round(performance.now() - caseStarted);
         results.push(result);
         if (result.ok) {
-          console.log(`  ✔ [${themeSlug}] ${entry.name} (${seconds(result.ms)})`);
+          console.log(`  ✔ [${sessionSlug}] ${entry.name} (${seconds(result.ms)})`);
         } else {
-          console.log(`  ✘ [${themeSlug}] ${entry.name} (${seconds(result.ms)})`);
+          console.log(`  ✘ [${sessionSlug}] ${entry.name} (${seconds(result.ms)})`);
           for (const line of result.error.split('\n')) console.log(`      ${line}`);
-          await saveFailure(page, themeSlug, entry.name, consoleLines);
+          await saveFailure(page, sessionSlug, entry.name, consoleLines);
         }
       }
     }
     metrics.casesMs = Math.round(performance.now() - casesStarted);
   } catch (error) {
     results.push({
+      session: session.name,
       theme,
       file: '(session)',
-      name: `${theme} session`,
+      name: `${session.name} session`,
       ok: false,
       ms: 0,
       error: error instanceof HostTestError ? error.message : String(error.stack ?? error),
     });
-    console.log(`  ✘ [${themeSlug}] the session failed: ${results.at(-1).error}`);
-    if (page) await saveFailure(page, themeSlug, 'session', consoleLines);
+    console.log(`  ✘ [${sessionSlug}] the session failed: ${results.at(-1).error}`);
+    if (page) await saveFailure(page, sessionSlug, 'session', consoleLines);
   } finally {
     const stopping = performance.now();
     const left = await stopAll({
-      browser: session.browser,
-      browserServer: session.browserServer,
-      chromiumPid: session.pid,
+      browser: browser.browser,
+      browserServer: browser.browserServer,
+      chromiumPid: browser.pid,
       server,
       dirs: fixture.dirs,
       say,
@@ -218,22 +249,24 @@ async function runTheme(theme, caseFiles, chromium, host, results) {
     metrics.teardownMs = Math.round(performance.now() - stopping);
     if (left.length > 0) {
       results.push({
+        session: session.name,
         theme,
         file: '(session)',
-        name: `${theme} session leaves no process behind`,
+        name: `${session.name} session leaves no process behind`,
         ok: false,
         ms: 0,
         error: `still running after the session: ${left.join('; ')}`,
       });
-      console.log(`  ✘ [${themeSlug}] processes outlived the session: ${left.join('; ')}`);
+      console.log(`  ✘ [${sessionSlug}] processes outlived the session: ${left.join('; ')}`);
     }
-    if (results.some((result) => result.theme === theme && !result.ok)) {
+    if (results.some((result) => result.session === session.name && !result.ok)) {
       mkdirSync(failuresDir, { recursive: true });
-      writeFileSync(path.join(failuresDir, `${themeSlug}-code-server.log`), `${serverLog.join('\n')}\n`);
+      writeFileSync(path.join(failuresDir, `${sessionSlug}-code-server.log`), `${serverLog.join('\n')}\n`);
     }
     const kept = fixture.cleanup(process.env.TANDEM_HOST_KEEP === '1');
     if (kept) say(kept);
-    say(`${theme}: ${JSON.stringify(metrics)}`);
+    metrics.totalMs = Math.round(performance.now() - sessionStarted);
+    say(`${session.name}: ${JSON.stringify(metrics)}`);
   }
   return metrics;
 }
@@ -249,18 +282,26 @@ async function main() {
   for (const file of caseFiles) {
     if (file.skip) say(`SKIP test/ui/cases/${file.name} (${file.cases.length} case(s)): ${file.skip}`);
   }
-  const total = caseFiles.reduce((sum, file) => sum + (file.skip ? 0 : file.cases.length), 0);
-  if (total === 0) throw new HostTestError(`no UI case to run${grep ? ` matches UI_GREP=${grep}` : ''}`);
+  const sessions = SESSIONS.filter((session) => filesFor(session, caseFiles).length > 0);
+  if (sessions.length === 0) {
+    throw new HostTestError(`no UI case to run${grep ? ` matches UI_GREP=${grep}` : ''}`);
+  }
   rmSync(failuresDir, { recursive: true, force: true });
 
   const results = [];
-  const sessions = [];
-  for (const theme of THEMES) sessions.push(await runTheme(theme, caseFiles, chromium, host, results));
+  const metrics = [];
+  for (const session of sessions) {
+    metrics.push(await runSession(session, caseFiles, chromium, host, results));
+  }
 
   const passed = results.filter((result) => result.ok).length;
   const failed = results.length - passed;
   const skipped = caseFiles.reduce(
-    (sum, file) => sum + (file.skip ? file.cases.length * THEMES.length : 0),
+    (sum, file) =>
+      sum +
+      (file.skip
+        ? file.cases.length * SESSIONS.filter((session) => session.layout === file.layout).length
+        : 0),
     0,
   );
   const totalMs = Math.round(performance.now() - started);
@@ -269,7 +310,7 @@ async function main() {
     failed,
     skipped,
     totalMs,
-    sessions,
+    sessions: metrics,
     results,
     skippedFiles: caseFiles.filter((file) => file.skip).map(({ name, skip }) => ({ name, reason: skip })),
   });

@@ -103,12 +103,24 @@ export async function runCommand(page, title, { timeoutMs = DEFAULT_TIMEOUT_MS }
   await chooseRow(page, row, `the command palette to list "${title}"`, timeoutMs);
 }
 
-/** Picks the item labelled `label` in the quick pick that is open or about to open. */
-export async function pickQuickItem(page, label, { timeoutMs = DEFAULT_TIMEOUT_MS } = {}) {
+/**
+ * Picks the item labelled `label` in the quick pick that is open or about to open. With `placeholder`, the
+ * quick pick must show that placeholder (which quick pick it is), or this fails saying which one was shown.
+ */
+export async function pickQuickItem(page, label, { timeoutMs = DEFAULT_TIMEOUT_MS, placeholder } = {}) {
   const box = page.locator(QUICK_INPUT_BOX);
   await expectWithin(`a quick pick offering "${label}"`, timeoutMs, (timeout) =>
     box.waitFor({ state: 'visible', timeout }),
   );
+  if (placeholder !== undefined) {
+    let shown;
+    await poll(`a quick pick with the placeholder "${placeholder}"`, timeoutMs, async () => {
+      shown = await box.getAttribute('placeholder', { timeout: 500 }).catch(() => undefined);
+      return shown === placeholder;
+    }).catch((error) => {
+      throw new UiTestError(`${error.message}; the quick input's placeholder was ${JSON.stringify(shown)}`);
+    });
+  }
   await chooseRow(page, quickRow(page, label), `the quick pick to offer "${label}"`, timeoutMs);
 }
 
@@ -165,6 +177,28 @@ export async function sidebarPane(page, viewTitle, { timeoutMs = DEFAULT_TIMEOUT
   const header = pane.first().locator('.pane-header');
   if ((await header.getAttribute('aria-expanded')) === 'false') await header.click({ timeout: timeoutMs });
   return pane.first();
+}
+
+/**
+ * The rows a tree view (e.g. a side bar pane) shows, top to bottom: depth (1 = top level), label and whether
+ * the row is expanded (undefined for a leaf). Only rendered rows: enough for short trees.
+ */
+export async function treeRows(pane) {
+  return pane.locator('.monaco-list-row').evaluateAll((rows) =>
+    rows
+      .map((row) => ({
+        top: Number.parseFloat(row.style.top) || 0,
+        level: Number(row.getAttribute('aria-level') ?? 0),
+        label: (row.querySelector('.label-name')?.textContent ?? row.textContent ?? '').trim(),
+        expanded:
+          row.getAttribute('aria-expanded') === null
+            ? undefined
+            : row.getAttribute('aria-expanded') === 'true',
+      }))
+      // The list positions its rows absolutely and may keep them out of order in the DOM.
+      .sort((a, b) => a.top - b.top)
+      .map(({ level, label, expanded }) => ({ level, label, expanded })),
+  );
 }
 
 /** Hides the bottom panel (Output, Terminal...) when it is shown, to give the editor area the full height. */
