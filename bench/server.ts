@@ -64,6 +64,7 @@ function seedRuns(root: string, count: number): void {
       id: `run-${stamp}-${(i % 0xffffff).toString(16).padStart(6, '0')}`,
       kind: 'strategy',
       strategy: i % 5 === 0 ? 'parallel_dual_write_review' : 'codex_writes_gemini_reviews',
+      playbook: null,
       owner: `agent-${i % 7}`,
       prompt: `Task number ${i}: refactor the module and add tests for the edge cases.`,
       status: i % 1000 === 0 ? 'failed' : 'succeeded',

@@ -12,7 +12,7 @@ export const RUN_STATUSES = [
   'interrupted',
 ] as const;
 export type RunStatus = (typeof RUN_STATUSES)[number];
-export const RUN_KINDS = ['dispatch', 'strategy'] as const;
+export const RUN_KINDS = ['dispatch', 'strategy', 'playbook'] as const;
 export type RunKind = (typeof RUN_KINDS)[number];
 export const WORKER_STATES = ['idle', 'busy', 'stopped'] as const;
 export type WorkerState = (typeof WORKER_STATES)[number];

@@ -47,6 +47,10 @@ const runSchema = z.object({
   id: z.string(),
   kind: z.string(),
   strategy: z.string().nullable(),
+  playbook: z
+    .object({ name: z.string(), hash: z.string(), source: z.string() })
+    .nullable()
+    .describe('For playbook runs: its name, version hash and where it came from.'),
   owner: z.string(),
   prompt: z.string(),
   status: z.enum(RUN_STATUSES),

@@ -13,7 +13,7 @@ export const STRATEGIES = [
 export const strategySchema = z.enum(STRATEGIES);
 export type StrategyName = z.infer<typeof strategySchema>;
 
-export const RUN_KINDS = ['dispatch', 'strategy'] as const;
+export const RUN_KINDS = ['dispatch', 'strategy', 'playbook'] as const;
 export type RunKind = (typeof RUN_KINDS)[number];
 
 export const RUN_STATUSES = [
@@ -94,6 +94,8 @@ export const runRecordSchema = z.object({
   id: z.string(),
   kind: z.enum(RUN_KINDS),
   strategy: strategySchema.nullable(),
+  /** For playbook runs: which playbook, its version hash, and where it came from (absent in older records). */
+  playbook: z.object({ name: z.string(), hash: z.string(), source: z.string() }).nullable().default(null),
   /** agentId of the caller who started it ("human" for the editor user). */
   owner: z.string(),
   /** The task as given, redacted; cut to 4000 characters in the index. */

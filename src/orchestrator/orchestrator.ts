@@ -18,6 +18,8 @@ import type { WorkerRegistry } from '../workers/registry';
 import { HUMAN_CALLER, WorkerError } from '../workers/registry';
 import { isFinished, type RunRecord, type RunStatus, type StepRecord, type StrategyName } from './model';
 import type { PanicSwitch } from './panic';
+import { runPlaybook, type PlaybookRunInput } from './playbook/engine';
+import type { Step } from './playbook/schema';
 import { parseReview, writerPrompt } from './prompts';
 import type { CapturedChange, Isolation } from './isolation';
 import { DispatchQueue } from './queue';
@@ -391,6 +393,21 @@ export class Orchestrator {
     return run;
   }
 
+  /** Starts a checked playbook (see playbook/library.ts for loading one and schema.ts for its inputs). */
+  async startPlaybook(input: PlaybookRunInput): Promise<RunRecord> {
+    await this.refuseWhenPanicking();
+    const run = await this.store.create({
+      kind: 'playbook',
+      strategy: null,
+      playbook: { name: input.playbook.name, hash: input.hash, source: input.source },
+      owner: input.owner,
+      prompt: input.task,
+      workers: playbookWorkers(input),
+    });
+    this.launch(run, (context) => runPlaybook(context, input));
+    return run;
+  }
+
   async dispatch(input: DispatchInput): Promise<RunRecord> {
     await this.refuseWhenPanicking();
     const worker = this.workers.get(input.workerId);
@@ -585,6 +602,34 @@ export class Orchestrator {
   async shutdown(): Promise<void> {
     await this.cancelAll();
   }
+}
+
+/** The CLIs a playbook may use, as far as its steps and inputs tell before it runs. */
+function playbookWorkers(input: PlaybookRunInput): string[] {
+  const kinds = new Set<string>();
+  const visit = (steps: readonly Step[]): void => {
+    for (const step of steps) {
+      if ('worker' in step) {
+        const ref = step.worker;
+        if (typeof ref === 'string') kinds.add(ref);
+        else if ('input' in ref) kinds.add(String(input.inputs[ref.input]));
+        else if ('otherThanInput' in ref)
+          kinds.add(input.inputs[ref.otherThanInput] === 'codex' ? 'gemini' : 'codex');
+        else {
+          kinds.add('codex');
+          kinds.add('gemini');
+        }
+      }
+      if (step.type === 'parallel') step.branches.forEach(visit);
+      else if (step.type === 'loop') visit(step.steps);
+      else if (step.type === 'if') {
+        visit(step.then);
+        if (step.else) visit(step.else);
+      }
+    }
+  };
+  visit(input.playbook.steps);
+  return ['codex', 'gemini'].filter((kind) => kinds.has(kind));
 }
 
 function strategyWorkers(input: StrategyInput): string[] {

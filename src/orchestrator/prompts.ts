@@ -38,6 +38,23 @@ function quotedDiff(diff: string, truncated: boolean): string[] {
   ];
 }
 
+export function plannerPrompt(task: string, step = 'plan'): string {
+  return [
+    roleLine('planner', step),
+    'You are the planner. Read the code in the current directory; you cannot modify files.',
+    'Write a short numbered plan another engineer will follow to do the task: which files to change, how, and',
+    'how to check the result. Reply with the plan only.',
+    '',
+    'Task:',
+    task,
+  ].join('\n');
+}
+
+/** Extra instructions a playbook gives a reviewer (e.g. the plan to check the change against). */
+function focusLines(focus: string | undefined): string[] {
+  return focus === undefined || focus.trim() === '' ? [] : ['', 'Also:', focus];
+}
+
 export function reviewerPrompt(options: {
   task: string;
   writerKind: string;
@@ -45,6 +62,7 @@ export function reviewerPrompt(options: {
   diff: string;
   diffTruncated: boolean;
   step?: string;
+  focus?: string;
 }): string {
   return [
     roleLine('reviewer', options.step ?? 'review'),
@@ -59,6 +77,7 @@ export function reviewerPrompt(options: {
     '',
     'The change:',
     ...quotedDiff(options.diff, options.diffTruncated),
+    ...focusLines(options.focus),
     '',
     ...VERDICT_FORMAT,
   ].join('\n');
@@ -69,9 +88,11 @@ export function redteamPrompt(options: {
   writerKind: string;
   diff: string;
   diffTruncated: boolean;
+  step?: string;
+  focus?: string;
 }): string {
   return [
-    roleLine('redteam', 'redteam'),
+    roleLine('redteam', options.step ?? 'redteam'),
     `You are a security red team. ${options.writerKind} wrote the change below for the task. You cannot modify files.`,
     'Look for vulnerabilities it introduces: injection, path traversal, secrets, unsafe deserialisation, missing',
     'authorisation, unsafe process execution, and anything an attacker could use. Rate each finding by severity.',
@@ -81,6 +102,7 @@ export function redteamPrompt(options: {
     '',
     'The change:',
     ...quotedDiff(options.diff, options.diffTruncated),
+    ...focusLines(options.focus),
     '',
     ...VERDICT_FORMAT,
   ].join('\n');

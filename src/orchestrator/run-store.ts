@@ -35,6 +35,7 @@ export interface ListFilter {
 export interface NewRun {
   kind: RunRecord['kind'];
   strategy: StrategyName | null;
+  playbook?: RunRecord['playbook'];
   owner: string;
   prompt: string;
   workers: string[];
@@ -209,6 +210,7 @@ export class RunStore {
       id: newRunId(now),
       kind: input.kind,
       strategy: input.strategy,
+      playbook: input.playbook ?? null,
       owner: input.owner,
       prompt:
         input.prompt.length > INDEX_PROMPT_CHARS

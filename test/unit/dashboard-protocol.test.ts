@@ -47,6 +47,7 @@ function run(overrides: Partial<RunRecord> = {}): RunRecord {
     id: `run-20260301T120000Z-${runCounter.toString(16).padStart(6, '0')}`,
     kind: 'strategy',
     strategy: 'codex_writes_gemini_reviews',
+    playbook: null,
     owner: 'agent-a',
     prompt: 'Add a README.',
     status: 'succeeded',

@@ -1,0 +1,923 @@
+// Runs a checked playbook inside one run: steps in document order, parallel branches side by side, loops up to
+// their bound, conditions on verdicts, findings, success and verification. Deterministic: the same inputs and
+// the same worker replies give the same steps, prompts and decisions. Everything is recorded in the run's
+// playbook.json trace (every rendered prompt, condition and decision, each at a position that does not depend
+// on timing), so a run can be replayed and compared step for step.
+//
+// Failure policy, per failure class of the worker layer: a rate-limited or timed-out step is retried with
+// doubling backoff (rate limits twice by default), then handed to the other CLI when the step allows it; any
+// other failure stops the branch. A stopped run keeps what was written: its patches stay in the run folder and
+// the run ends `partial` with the reason (or `failed` when nothing was written).
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { runProcess } from '../../core/exec';
+import type { Role, StepResult, WorkerKind } from '../../workers/contract';
+import type { CapturedChange, IsolatedCopy } from '../isolation';
+import { severityRank, type Finding, type RunStatus, type Severity, type StepRecord } from '../model';
+import type { ApplyPolicy, RunContext, RunOutcome } from '../orchestrator';
+import {
+  MAX_DIFF_IN_PROMPT,
+  findingWeight,
+  plannerPrompt,
+  redteamPrompt,
+  reviewerPrompt,
+  writerPrompt,
+} from '../prompts';
+import type { ChangeRecord } from '../summary';
+import { type Condition, type Playbook, type Resilience, type Step, type WorkerRef } from './schema';
+
+export const TRACE_FILE = 'playbook.json';
+export const TRACE_SCHEMA_VERSION = 1;
+const DEFAULT_BACKOFF_MS = 1000;
+const DEFAULT_RATE_LIMIT_RETRIES = 2;
+const VERIFY_TIMEOUT_MS = 10 * 60 * 1000;
+const VERIFY_OUTPUT_BYTES = 256 * 1024;
+const TRACE_PROMPT_CHARS = 16 * 1024;
+const UNSET = '(not available)';
+
+export interface PlaybookRunInput {
+  owner: string;
+  /** The task as given: {{task}} in templates. */
+  task: string;
+  playbook: Playbook;
+  /** Where it came from: "builtin:handoff" or ".tandem/playbooks/name.json". */
+  source: string;
+  hash: string;
+  /** Resolved inputs (defaults applied and checked). */
+  inputs: Record<string, unknown>;
+  apply?: ApplyPolicy;
+  models?: Partial<Record<WorkerKind, string>>;
+  /** Folder to work in, relative to the workspace root (already checked against the jail). */
+  cwd?: string;
+  /** The policy of worker steps that set none: e.g. { fallback: true } lets every step go to the other CLI. */
+  resilience?: Resilience;
+}
+
+export type TraceKind = 'step' | 'skip' | 'condition' | 'verify' | 'decision' | 'stop';
+
+/** One thing the playbook did, at a position fixed by the playbook's structure (not by timing). */
+export interface TraceEntry {
+  /** Step index path: [step, branch, step, round, ...]; sorting by it gives the replayable order. */
+  position: number[];
+  kind: TraceKind;
+  /** The playbook step id. */
+  id: string;
+  /** The step record's name (with round and attempt suffixes) for worker steps. */
+  name?: string;
+  worker?: WorkerKind;
+  role?: Role;
+  /** The prompt as sent (cut to 16 KiB here; its SHA-256 covers all of it). */
+  prompt?: string;
+  promptSha256?: string;
+  status?: string;
+  verdict?: string | null;
+  findings?: number;
+  value?: boolean;
+  message?: string;
+}
+
+export interface PlaybookTrace {
+  schemaVersion: number;
+  playbook: Playbook;
+  source: string;
+  hash: string;
+  task: string;
+  inputs: Record<string, unknown>;
+  apply: ApplyPolicy;
+  entries: TraceEntry[];
+}
+
+/** The sequence a replay must reproduce: each entry's position, kind, step, worker, status and verdict. */
+export function traceSignature(entries: readonly TraceEntry[]): string[] {
+  return sortTrace(entries).map((entry) =>
+    [
+      entry.position.join('.'),
+      entry.kind,
+      entry.name ?? entry.id,
+      entry.worker ?? '',
+      entry.status ?? '',
+      entry.verdict ?? '',
+      entry.value === undefined ? '' : String(entry.value),
+      entry.promptSha256 ?? '',
+    ].join(' '),
+  );
+}
+
+export function sortTrace(entries: readonly TraceEntry[]): TraceEntry[] {
+  return [...entries].sort((a, b) => comparePositions(a.position, b.position));
+}
+
+function comparePositions(a: readonly number[], b: readonly number[]): number {
+  for (let i = 0; i < Math.min(a.length, b.length); i++) {
+    const diff = (a[i] as number) - (b[i] as number);
+    if (diff !== 0) return diff;
+  }
+  return a.length - b.length;
+}
+
+function other(kind: WorkerKind): WorkerKind {
+  return kind === 'codex' ? 'gemini' : 'codex';
+}
+
+type Result =
+  | { type: 'plan'; kind: WorkerKind; ok: boolean; status: string; message: string }
+  | {
+      type: 'write';
+      kind: WorkerKind;
+      ok: boolean;
+      status: string;
+      message: string;
+      copy: IsolatedCopy;
+      change: CapturedChange | null;
+      changeRecord: ChangeRecord | null;
+    }
+  | {
+      type: 'review';
+      kind: WorkerKind;
+      ok: boolean;
+      status: string;
+      of: string;
+      message: string;
+      verdict: 'approve' | 'request_changes' | 'none' | null;
+      findings: Finding[];
+    }
+  | {
+      type: 'verify';
+      of: string;
+      passed: boolean | null;
+      exitCode: number | null;
+      output: string;
+      command: string[];
+    }
+  | { type: 'adjudicate'; chosen: string | null; acceptable: boolean; explanation: string };
+
+/** Ends a branch (or the run): a step failed past its resilience policy. */
+class Stop extends Error {
+  constructor(
+    readonly reason: string,
+    readonly cancelled: boolean,
+  ) {
+    super(reason);
+  }
+}
+
+function formatFindings(findings: readonly Finding[]): string {
+  if (findings.length === 0) return '(no findings)';
+  return findings
+    .map(
+      (finding) =>
+        `- [${finding.severity}] ${finding.title}${finding.file ? ` (${finding.file})` : ''}${finding.detail ? `: ${finding.detail}` : ''}`,
+    )
+    .join('\n');
+}
+
+function sha256(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
+
+export class PlaybookExecution {
+  private readonly results = new Map<string, Result>();
+  /** The last review and verification of each write, for adjudication. */
+  private readonly reviewOf = new Map<string, string>();
+  private readonly verifyOf = new Map<string, string>();
+  private readonly copies: IsolatedCopy[] = [];
+  private readonly entries: TraceEntry[] = [];
+  private readonly partialReasons: string[] = [];
+  private readonly decisions: string[] = [];
+  private applied = false;
+  private copyCounter = 0;
+  private saving: Promise<void> = Promise.resolve();
+  private readonly policy: ApplyPolicy;
+
+  constructor(
+    private readonly context: RunContext,
+    private readonly input: PlaybookRunInput,
+  ) {
+    this.policy = input.apply ?? 'if_approved';
+  }
+
+  async run(): Promise<RunOutcome> {
+    const { playbook } = this.input;
+    let stop: Stop | undefined;
+    try {
+      await this.runSteps(playbook.steps, [], []);
+    } catch (error) {
+      if (!(error instanceof Stop)) throw error;
+      stop = error;
+      await this.trace({ position: [playbook.steps.length], kind: 'stop', id: 'run', message: error.reason });
+    } finally {
+      await this.saving;
+      await this.saveTrace();
+      await Promise.all(this.copies.map((copy) => copy.dispose().catch(() => undefined)));
+    }
+    return this.outcome(stop);
+  }
+
+  private outcome(stop: Stop | undefined): RunOutcome {
+    const { playbook } = this.input;
+    const decision = this.decisions.length > 0 ? this.decisions.join(' ') : 'No change was applied.';
+    if (this.context.signal.aborted || stop?.cancelled) {
+      return {
+        status: 'cancelled',
+        outcome: `Cancelled. ${stop?.reason ?? ''}`.trim(),
+        decision,
+        applied: this.applied,
+      };
+    }
+    const written = [...this.results.values()].some(
+      (result) => result.type === 'write' && result.change !== null,
+    );
+    if (stop) {
+      const status: RunStatus = written ? 'partial' : 'failed';
+      const kept = written ? ' What was written is kept in the run folder.' : '';
+      return {
+        status,
+        outcome: `${playbook.name} stopped: ${stop.reason}${kept}`,
+        decision,
+        applied: this.applied,
+      };
+    }
+    if (this.partialReasons.length > 0) {
+      return {
+        status: 'partial',
+        outcome: `${playbook.name} finished with problems: ${this.partialReasons.join(' ')}`,
+        decision,
+        applied: this.applied,
+      };
+    }
+    return { status: 'succeeded', outcome: `${playbook.name} finished.`, decision, applied: this.applied };
+  }
+
+  // ---- structure ----
+
+  private async runSteps(steps: readonly Step[], position: number[], rounds: number[]): Promise<void> {
+    for (const [index, step] of steps.entries()) {
+      if (this.context.signal.aborted) throw new Stop('the run was cancelled', true);
+      await this.runStep(step, [...position, index], rounds);
+    }
+  }
+
+  private async runStep(step: Step, position: number[], rounds: number[]): Promise<void> {
+    switch (step.type) {
+      case 'plan':
+        return this.plan(step, position, rounds);
+      case 'write':
+        return this.write(step, position, rounds);
+      case 'review':
+        return this.review(step, position, rounds);
+      case 'verify':
+        return this.verify(step, position);
+      case 'adjudicate':
+        return this.adjudicate(step, position);
+      case 'apply':
+        return this.apply(step, position);
+      case 'parallel': {
+        const outcomes = await Promise.allSettled(
+          step.branches.map((branch, b) => this.runSteps(branch, [...position, b], rounds)),
+        );
+        for (const outcome of outcomes) {
+          if (outcome.status === 'fulfilled') continue;
+          if (!(outcome.reason instanceof Stop)) throw outcome.reason;
+          if (outcome.reason.cancelled) throw outcome.reason;
+          // One branch stopping leaves the others' work standing; the run says so.
+          this.partialReasons.push(`A branch of ${step.id} stopped: ${outcome.reason.reason}`);
+        }
+        return;
+      }
+      case 'loop': {
+        const max = typeof step.max === 'number' ? step.max : (this.input.inputs[step.max.input] as number);
+        for (let round = 1; round <= max; round++) {
+          await this.runSteps(step.steps, [...position, round], [...rounds, round]);
+          const done = this.evaluate(step.until);
+          await this.trace({
+            position: [...position, round, step.steps.length],
+            kind: 'condition',
+            id: step.id,
+            value: done,
+            message: `until after round ${round}`,
+          });
+          if (done) return;
+        }
+        await this.trace({
+          position: [...position, max + 1],
+          kind: 'decision',
+          id: step.id,
+          message: `${step.id}: stopped after ${max} round(s) without meeting its condition.`,
+        });
+        return;
+      }
+      case 'if': {
+        const value = this.evaluate(step.when);
+        await this.trace({ position: [...position, 0], kind: 'condition', id: step.id, value });
+        if (value) await this.runSteps(step.then, [...position, 1], rounds);
+        else if (step.else) await this.runSteps(step.else, [...position, 2], rounds);
+        return;
+      }
+    }
+  }
+
+  // ---- worker steps ----
+
+  private stepName(id: string, rounds: readonly number[]): string {
+    return rounds.some((round) => round > 1) ? `${id}-${rounds.join('-')}` : id;
+  }
+
+  private workerOf(ref: WorkerRef): WorkerKind {
+    if (typeof ref === 'string') return ref;
+    if ('input' in ref) return this.input.inputs[ref.input] as WorkerKind;
+    if ('otherThanInput' in ref) return other(this.input.inputs[ref.otherThanInput] as WorkerKind);
+    const result = this.results.get(ref.otherThan);
+    if (result && (result.type === 'plan' || result.type === 'write' || result.type === 'review')) {
+      return other(result.kind);
+    }
+    throw new Stop(`the worker of ${ref.otherThan} is not known yet (it did not run)`, false);
+  }
+
+  private cwdIn(dir: string): string {
+    return path.join(dir, this.input.cwd ?? '.');
+  }
+
+  private async newCopy(id: string): Promise<IsolatedCopy> {
+    this.copyCounter += 1;
+    const label = `${this.context.run.id}-${id}-${this.copyCounter}`.slice(0, 100);
+    const copy = await this.context.isolation.createCopy(label);
+    this.copies.push(copy);
+    return copy;
+  }
+
+  /**
+   * Runs a worker step under its resilience policy: rate limits and timeouts retried with doubling backoff,
+   * then (when allowed) the other CLI. Each attempt is its own step record and trace entry.
+   */
+  private async work(options: {
+    id: string;
+    name: string;
+    role: Role;
+    kind: WorkerKind;
+    policy: Resilience | undefined;
+    position: number[];
+    prompt: (name: string) => string;
+    cwd: () => Promise<string>;
+  }): Promise<{ result: StepResult; record: StepRecord; kind: WorkerKind }> {
+    const policy = options.policy ?? this.input.resilience ?? {};
+    let kind = options.kind;
+    let attempt = 0;
+    let name = options.name;
+    let fellBack = false;
+    let counter = 0;
+    for (;;) {
+      const stepName = attempt === 0 ? name : `${name}-retry${attempt}`;
+      const prompt = options.prompt(stepName);
+      const cwd = await options.cwd();
+      const model = this.input.models?.[kind];
+      const { result, record } = await this.context.step({
+        name: stepName,
+        role: options.role,
+        kind,
+        prompt,
+        cwd,
+        ...(model ? { model } : {}),
+      });
+      await this.trace({
+        position: [...options.position, counter],
+        kind: 'step',
+        id: options.id,
+        name: stepName,
+        worker: kind,
+        role: options.role,
+        prompt: prompt.slice(0, TRACE_PROMPT_CHARS),
+        promptSha256: sha256(prompt),
+        status: result.status,
+        ...(options.role === 'writer' ? {} : { verdict: record.verdict, findings: record.findings.length }),
+      });
+      counter += 1;
+      if (result.status === 'succeeded' || result.status === 'cancelled' || this.context.signal.aborted) {
+        return { result, record, kind };
+      }
+      const retriable = result.status === 'rate_limited' || result.status === 'timed_out';
+      const retries = policy.retries ?? (result.status === 'rate_limited' ? DEFAULT_RATE_LIMIT_RETRIES : 0);
+      if (retriable && attempt < retries) {
+        const wait = (policy.backoffMs ?? DEFAULT_BACKOFF_MS) * 2 ** attempt;
+        await this.context.decide(`${stepName}: ${kind} ${result.status}; retrying in ${wait} ms.`);
+        await sleep(wait, this.context.signal);
+        attempt += 1;
+        continue;
+      }
+      if (policy.fallback && !fellBack) {
+        fellBack = true;
+        await this.context.decide(
+          `${stepName}: ${kind} ${result.status}; handing the step to ${other(kind)}.`,
+        );
+        kind = other(kind);
+        name = `${options.name}-fallback`;
+        attempt = 0;
+        continue;
+      }
+      return { result, record, kind };
+    }
+  }
+
+  private async plan(
+    step: Extract<Step, { type: 'plan' }>,
+    position: number[],
+    rounds: number[],
+  ): Promise<void> {
+    const task = this.render(step.task ?? '{{task}}');
+    const { result, kind } = await this.work({
+      id: step.id,
+      name: this.stepName(step.id, rounds),
+      role: 'planner',
+      kind: this.workerOf(step.worker),
+      policy: step.onFailure,
+      position,
+      prompt: (name) => plannerPrompt(task, name),
+      cwd: async () => this.cwdIn(this.workspaceDir()),
+    });
+    const ok = result.status === 'succeeded';
+    this.results.set(step.id, {
+      type: 'plan',
+      kind,
+      ok,
+      status: result.status,
+      message: result.finalMessage,
+    });
+    if (!ok)
+      throw new Stop(
+        `the plan (${step.id}, ${kind}) ${result.status}: ${result.errorMessage ?? 'no detail'}`,
+        result.status === 'cancelled',
+      );
+  }
+
+  private workspaceDir(): string {
+    return this.context.store.workspaceRoot;
+  }
+
+  private async write(
+    step: Extract<Step, { type: 'write' }>,
+    position: number[],
+    rounds: number[],
+  ): Promise<void> {
+    const task = this.render(step.task ?? '{{task}}');
+    const continued = step.continue === undefined ? undefined : this.results.get(step.continue);
+    if (step.continue !== undefined && (continued?.type !== 'write' || continued.change === null)) {
+      throw new Stop(`${step.id} continues ${step.continue}, which wrote nothing`, false);
+    }
+    let copy: IsolatedCopy | undefined = continued?.type === 'write' ? continued.copy : undefined;
+    const { result, record, kind } = await this.work({
+      id: step.id,
+      name: this.stepName(step.id, rounds),
+      role: 'writer',
+      kind: this.workerOf(step.worker),
+      policy: step.onFailure,
+      position,
+      prompt: (name) => writerPrompt(task, name),
+      // A new attempt on a fresh step gets a fresh copy; a continued copy is worked on where it is.
+      cwd: async () => {
+        if (!continued) {
+          if (copy) await copy.dispose().catch(() => undefined);
+          copy = await this.newCopy(step.id);
+        }
+        return this.cwdIn((copy as IsolatedCopy).dir);
+      },
+    });
+    const workCopy = copy as IsolatedCopy;
+    const ok = result.status === 'succeeded';
+    let change: CapturedChange | null = null;
+    let changeRecord: ChangeRecord | null = null;
+    if (ok) {
+      change = await workCopy.captureChange();
+      changeRecord = await this.context.recordChange(record.name, change, record);
+    }
+    this.results.set(step.id, {
+      type: 'write',
+      kind,
+      ok,
+      status: result.status,
+      message: result.finalMessage,
+      copy: workCopy,
+      change,
+      changeRecord,
+    });
+    if (ok && continued?.type === 'write') {
+      // The continued write now stands for the whole change made in its copy.
+      this.results.set(step.continue as string, {
+        ...continued,
+        change,
+        changeRecord,
+        message: result.finalMessage,
+      });
+    }
+    if (!ok) {
+      throw new Stop(
+        `the writer (${step.id}, ${kind}) ${result.status}: ${result.errorMessage ?? 'no detail'}`,
+        result.status === 'cancelled',
+      );
+    }
+  }
+
+  private async review(
+    step: Extract<Step, { type: 'review' }>,
+    position: number[],
+    rounds: number[],
+  ): Promise<void> {
+    const written = this.results.get(step.of);
+    if (written?.type !== 'write' || written.change === null) {
+      await this.trace({
+        position,
+        kind: 'skip',
+        id: step.id,
+        message: `${step.of} has no change to review`,
+      });
+      return;
+    }
+    const change = written.change;
+    const focus = step.focus === undefined ? undefined : this.render(step.focus);
+    const task = this.input.task;
+    const mode = step.mode ?? 'review';
+    const { result, record, kind } = await this.work({
+      id: step.id,
+      name: this.stepName(step.id, rounds),
+      role: mode === 'redteam' ? 'redteam' : 'reviewer',
+      kind: this.workerOf(step.worker),
+      policy: step.onFailure,
+      position,
+      prompt: (name) =>
+        mode === 'redteam'
+          ? redteamPrompt({
+              task,
+              writerKind: written.kind,
+              diff: change.patch,
+              diffTruncated: change.patchTruncated,
+              step: name,
+              ...(focus ? { focus } : {}),
+            })
+          : reviewerPrompt({
+              task,
+              writerKind: written.kind,
+              writerMessage: written.message,
+              diff: change.patch,
+              diffTruncated: change.patchTruncated,
+              step: name,
+              ...(focus ? { focus } : {}),
+            }),
+      cwd: async () => this.cwdIn(written.copy.dir),
+    });
+    const ok = result.status === 'succeeded';
+    this.results.set(step.id, {
+      type: 'review',
+      kind,
+      ok,
+      status: result.status,
+      of: step.of,
+      message: result.finalMessage,
+      verdict: ok ? record.verdict : null,
+      findings: ok ? record.findings : [],
+    });
+    this.reviewOf.set(step.of, step.id);
+    if (!ok) {
+      throw new Stop(
+        `the review (${step.id}, ${kind}) ${result.status}: ${result.errorMessage ?? 'no detail'}`,
+        result.status === 'cancelled',
+      );
+    }
+    if (record.verdict === 'none')
+      this.partialReasons.push(`${kind} gave no readable verdict in ${record.name}.`);
+  }
+
+  // ---- verification, adjudication, apply ----
+
+  /** The verification command: the step's, an input's, or the workspace's own test script. */
+  private async verifyCommand(
+    step: Extract<Step, { type: 'verify' }>,
+    dir: string,
+  ): Promise<string[] | null> {
+    const given =
+      step.command === undefined
+        ? []
+        : Array.isArray(step.command)
+          ? step.command
+          : (this.input.inputs[step.command.input] as string[]);
+    if (given.length > 0) return given;
+    try {
+      const manifest = JSON.parse(await readFile(path.join(dir, 'package.json'), 'utf8')) as {
+        scripts?: Record<string, unknown>;
+      };
+      if (typeof manifest.scripts?.test === 'string') return ['npm', 'test', '--silent'];
+    } catch {
+      // no package.json, or not one we can read: no default command
+    }
+    return null;
+  }
+
+  private async verify(step: Extract<Step, { type: 'verify' }>, position: number[]): Promise<void> {
+    const written = this.results.get(step.of);
+    if (written?.type !== 'write' || written.change === null) {
+      await this.trace({
+        position,
+        kind: 'skip',
+        id: step.id,
+        message: `${step.of} has no change to verify`,
+      });
+      return;
+    }
+    const cwd = this.cwdIn(written.copy.dir);
+    const command = await this.verifyCommand(step, cwd);
+    if (command === null) {
+      this.results.set(step.id, {
+        type: 'verify',
+        of: step.of,
+        passed: null,
+        exitCode: null,
+        output: '',
+        command: [],
+      });
+      this.verifyOf.set(step.of, step.id);
+      await this.trace({
+        position,
+        kind: 'verify',
+        id: step.id,
+        status: 'skipped',
+        message: 'no verification command: give one, or add a test script to package.json',
+      });
+      return;
+    }
+    let passed = false;
+    let exitCode: number | null = null;
+    let output: string;
+    try {
+      const result = await runProcess({
+        command: command[0] as string,
+        args: command.slice(1),
+        cwd,
+        timeoutMs: Math.min(this.context.limits.timeoutMs ?? VERIFY_TIMEOUT_MS, VERIFY_TIMEOUT_MS),
+        signal: this.context.signal,
+        maxCaptureBytes: VERIFY_OUTPUT_BYTES,
+      });
+      exitCode = result.exitCode;
+      passed = result.exitCode === 0 && !result.timedOut && !result.cancelled;
+      output = `${result.stdout.text}\n${result.stderr.text}`.trim();
+      if (result.timedOut) output = `${output}\n(timed out)`.trim();
+    } catch (error) {
+      output = `could not run ${command[0]}: ${(error as Error).message}`;
+    }
+    if (this.context.signal.aborted) throw new Stop('the run was cancelled', true);
+    this.results.set(step.id, { type: 'verify', of: step.of, passed, exitCode, output, command });
+    this.verifyOf.set(step.of, step.id);
+    await this.context.store.writeRunFile(
+      this.context.run.id,
+      `verify-${step.id}.log`,
+      `$ ${command.join(' ')}\n${output}\n(exit ${exitCode ?? 'none'})\n`,
+    );
+    const message = `${step.id}: \`${command.join(' ')}\` on ${step.of} ${passed ? 'passed' : `failed (exit ${exitCode ?? 'none'})`}.`;
+    await this.context.decide(message, { verify: step.id, of: step.of, passed, exitCode });
+    await this.trace({
+      position,
+      kind: 'verify',
+      id: step.id,
+      status: passed ? 'passed' : 'failed',
+      value: passed,
+      message,
+    });
+  }
+
+  private async adjudicate(step: Extract<Step, { type: 'adjudicate' }>, position: number[]): Promise<void> {
+    const facts = step.candidates.map((id, order) => {
+      const written = this.results.get(id);
+      const usable = written?.type === 'write' && written.change !== null && written.change.stats.files > 0;
+      const reviewId = this.reviewOf.get(id);
+      const review = reviewId ? this.results.get(reviewId) : undefined;
+      const verifyId = this.verifyOf.get(id);
+      const verification = verifyId ? this.results.get(verifyId) : undefined;
+      const verdict = review?.type === 'review' ? review.verdict : null;
+      const findings = review?.type === 'review' ? review.findings : [];
+      const passed = verification?.type === 'verify' ? verification.passed : null;
+      const size =
+        written?.type === 'write' && written.change
+          ? written.change.stats.insertions + written.change.stats.deletions
+          : 0;
+      const kind = written?.type === 'write' ? written.kind : null;
+      return { id, order, usable, verdict, findings, passed, size, kind };
+    });
+    // Best first: a usable change, verification passed (then not run, then failed), approved, lighter findings, smaller, declared order.
+    const passRank = (passed: boolean | null): number => (passed === true ? 0 : passed === null ? 1 : 2);
+    const ranked = [...facts].sort(
+      (a, b) =>
+        Number(b.usable) - Number(a.usable) ||
+        passRank(a.passed) - passRank(b.passed) ||
+        Number(b.verdict === 'approve') - Number(a.verdict === 'approve') ||
+        findingWeight(a.findings) - findingWeight(b.findings) ||
+        a.size - b.size ||
+        a.order - b.order,
+    );
+    const describe = (fact: (typeof facts)[number]): string =>
+      fact.usable
+        ? `${fact.id} (${fact.kind}): verification ${fact.passed === null ? 'not run' : fact.passed ? 'passed' : 'failed'}, review ${fact.verdict ?? 'none'} with ${fact.findings.length} finding(s), ${fact.size} lines changed`
+        : `${fact.id}: no usable change`;
+    const best = ranked[0];
+    const chosen = best && best.usable ? best.id : null;
+    const acceptable =
+      best !== undefined &&
+      best.usable &&
+      best.passed !== false &&
+      best.verdict !== 'request_changes' &&
+      best.verdict !== 'none';
+    const explanation = `${chosen ? `${chosen} ranked first` : 'No candidate is usable'}: ${ranked.map(describe).join('; ')}.`;
+    this.results.set(step.id, { type: 'adjudicate', chosen, acceptable, explanation });
+    await this.context.decide(`${step.id}: ${explanation}`, {
+      adjudicate: step.id,
+      chosen,
+      acceptable,
+      ranking: ranked.map((fact) => fact.id),
+    });
+    await this.trace({ position, kind: 'decision', id: step.id, value: acceptable, message: explanation });
+  }
+
+  private async apply(step: Extract<Step, { type: 'apply' }>, position: number[]): Promise<void> {
+    let writeId = step.of;
+    let reason: string;
+    let wanted: boolean;
+    const target = this.results.get(step.of);
+    if (target?.type === 'adjudicate') {
+      if (target.chosen === null)
+        return this.decideApply(position, step.id, `Nothing applied: ${target.explanation}`);
+      writeId = target.chosen;
+      wanted = target.acceptable;
+      reason = target.explanation;
+    } else {
+      wanted = step.when === undefined ? true : this.evaluate(step.when);
+      reason =
+        step.when === undefined ? 'no condition' : `its condition ${wanted ? 'holds' : 'does not hold'}`;
+    }
+    const written = this.results.get(writeId);
+    if (written?.type !== 'write' || written.change === null || written.changeRecord === null) {
+      return this.decideApply(position, step.id, `Nothing applied: ${writeId} has no change.`);
+    }
+    if (written.change.stats.files === 0) {
+      return this.decideApply(position, step.id, `Nothing to apply: ${written.kind} changed no files.`);
+    }
+    const apply = this.policy === 'always' || (this.policy === 'if_approved' && wanted);
+    if (!apply) {
+      const why = this.policy === 'never' ? 'apply=never was asked' : reason;
+      return this.decideApply(
+        position,
+        step.id,
+        `Not applied (${why}); the patch is kept in the run folder (${written.changeRecord.patchFile ?? 'none'}).`,
+      );
+    }
+    try {
+      await this.context.apply(written.change, written.changeRecord);
+    } catch (error) {
+      return this.decideApply(
+        position,
+        step.id,
+        `Not applied: applying ${writeId} failed (${(error as Error).message}); the patch is kept in the run folder.`,
+      );
+    }
+    this.applied = true;
+    const stats = written.change.stats;
+    await this.decideApply(
+      position,
+      step.id,
+      `Applied ${writeId} by ${written.kind} (${stats.files} files, +${stats.insertions} -${stats.deletions}): ${reason}.`,
+      true,
+    );
+  }
+
+  private async decideApply(position: number[], id: string, message: string, value = false): Promise<void> {
+    this.decisions.push(message);
+    await this.context.decide(message, { apply: id, applied: value });
+    await this.trace({ position, kind: 'decision', id, value, message });
+  }
+
+  // ---- conditions and templates ----
+
+  /** A condition on a step that has not run is false (so `not` of it is true). */
+  evaluate(condition: Condition): boolean {
+    if ('verdict' in condition) {
+      const review = this.results.get(condition.verdict.step);
+      return review?.type === 'review' && review.verdict === condition.verdict.is;
+    }
+    if ('findingsAtLeast' in condition) {
+      const review = this.results.get(condition.findingsAtLeast.step);
+      if (review?.type !== 'review') return false;
+      const ref = condition.findingsAtLeast.severity;
+      const threshold = (typeof ref === 'string' ? ref : this.input.inputs[ref.input]) as Severity;
+      return review.findings.some((finding) => severityRank(finding.severity) >= severityRank(threshold));
+    }
+    if ('succeeded' in condition) {
+      const result = this.results.get(condition.succeeded);
+      if (!result) return false;
+      return result.type === 'verify' ? result.passed === true : 'ok' in result && result.ok;
+    }
+    if ('passed' in condition) {
+      const result = this.results.get(condition.passed);
+      return result?.type === 'verify' && result.passed === true;
+    }
+    if ('all' in condition) return condition.all.every((inner) => this.evaluate(inner));
+    if ('any' in condition) return condition.any.some((inner) => this.evaluate(inner));
+    return !this.evaluate(condition.not);
+  }
+
+  /** Fills {{task}}, {{inputs.NAME}} and {{steps.ID.FIELD}}; a step that has not run gives "(not available)". */
+  render(template: string): string {
+    // One pass: a value that itself holds {{...}} (a plan quoting a template) is never expanded again.
+    return template.replace(/\{\{\s*([^{}]*?)\s*\}\}/g, (_match, variable: string) => this.value(variable));
+  }
+
+  private value(variable: string): string {
+    if (variable === 'task') return this.input.task;
+    const [scope, name, field] = variable.split('.');
+    if (scope === 'inputs' && name !== undefined) {
+      const value = this.input.inputs[name];
+      return Array.isArray(value) ? value.join(' ') : String(value ?? UNSET);
+    }
+    const result = name === undefined ? undefined : this.results.get(name);
+    if (!result) return UNSET;
+    switch (`${result.type}.${field}`) {
+      case 'plan.message':
+      case 'write.message':
+      case 'review.message':
+        return (result as { message: string }).message || '(empty)';
+      case 'write.diff': {
+        const change = (result as Extract<Result, { type: 'write' }>).change;
+        if (!change) return UNSET;
+        return change.patch.length > MAX_DIFF_IN_PROMPT
+          ? `${change.patch.slice(0, MAX_DIFF_IN_PROMPT)}\n(cut)`
+          : change.patch || '(no file changes)';
+      }
+      case 'write.files': {
+        const change = (result as Extract<Result, { type: 'write' }>).change;
+        return change
+          ? change.files.map((file) => `${file.change} ${file.path}`).join('\n') || '(none)'
+          : UNSET;
+      }
+      case 'write.stats': {
+        const change = (result as Extract<Result, { type: 'write' }>).change;
+        return change
+          ? `${change.stats.files} files, +${change.stats.insertions} -${change.stats.deletions}`
+          : UNSET;
+      }
+      case 'review.verdict':
+        return (result as Extract<Result, { type: 'review' }>).verdict ?? UNSET;
+      case 'review.findings':
+        return formatFindings((result as Extract<Result, { type: 'review' }>).findings);
+      case 'verify.passed':
+        return String((result as Extract<Result, { type: 'verify' }>).passed ?? UNSET);
+      case 'verify.exitCode':
+        return String((result as Extract<Result, { type: 'verify' }>).exitCode ?? UNSET);
+      case 'verify.output':
+        return (result as Extract<Result, { type: 'verify' }>).output.slice(-4096) || '(no output)';
+      case 'adjudicate.chosen':
+        return (result as Extract<Result, { type: 'adjudicate' }>).chosen ?? UNSET;
+      case 'adjudicate.explanation':
+        return (result as Extract<Result, { type: 'adjudicate' }>).explanation;
+      default:
+        return UNSET;
+    }
+  }
+
+  // ---- trace ----
+
+  private async trace(entry: TraceEntry): Promise<void> {
+    this.entries.push(entry);
+    // Written as it goes, so a run that dies midway leaves what it did; writes are chained, never interleaved.
+    this.saving = this.saving.then(() => this.saveTrace()).catch(() => undefined);
+    await this.saving;
+  }
+
+  private async saveTrace(): Promise<void> {
+    const trace: PlaybookTrace = {
+      schemaVersion: TRACE_SCHEMA_VERSION,
+      playbook: this.input.playbook,
+      source: this.input.source,
+      hash: this.input.hash,
+      task: this.input.task,
+      inputs: this.input.inputs,
+      apply: this.policy,
+      entries: sortTrace(this.entries),
+    };
+    await this.context.store.writeRunFile(
+      this.context.run.id,
+      TRACE_FILE,
+      `${JSON.stringify(trace, null, 2)}\n`,
+    );
+  }
+}
+
+export function runPlaybook(context: RunContext, input: PlaybookRunInput): Promise<RunOutcome> {
+  return new PlaybookExecution(context, input).run();
+}

@@ -1,0 +1,163 @@
+// Where playbooks come from: the built-ins, and the user's JSON files in `.tandem/playbooks/` of the workspace.
+// Listing reports every file, a bad one with its exact problem, so a user sees why a playbook is missing; running
+// refuses a bad one with the same message. Files are reached through the workspace jail.
+import { readdir, readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
+import type { WorkspaceJail } from '../../core/jail';
+import { STATE_DIR_NAME } from '../run-store';
+import { BUILTIN_PLAYBOOKS } from './builtin';
+import {
+  PlaybookError,
+  parsePlaybook,
+  parsePlaybookText,
+  playbookHash,
+  type InputSpec,
+  type Playbook,
+} from './schema';
+
+export const PLAYBOOKS_DIR = `${STATE_DIR_NAME}/playbooks`;
+const MAX_PLAYBOOK_BYTES = 256 * 1024;
+const MAX_PLAYBOOK_FILES = 200;
+
+export interface PlaybookEntry {
+  name: string;
+  description: string;
+  /** "builtin:NAME" or the file relative to the workspace root. */
+  source: string;
+  builtin: boolean;
+  /** The version hash; null for a playbook that does not parse. */
+  hash: string | null;
+  inputs: Record<string, InputSpec>;
+  /** Why the file cannot be used (with the path of the field at fault); null when it can. */
+  error: string | null;
+}
+
+export interface LoadedPlaybook {
+  playbook: Playbook;
+  source: string;
+  hash: string;
+}
+
+export class UnknownPlaybookError extends Error {
+  constructor(
+    readonly requested: string,
+    readonly known: string[],
+  ) {
+    super(`No playbook "${requested}". Known: ${known.join(', ')} (list them with playbook_list).`);
+    this.name = 'UnknownPlaybookError';
+  }
+}
+
+const builtins = new Map<string, LoadedPlaybook>(
+  BUILTIN_PLAYBOOKS.map((raw) => {
+    const source = `builtin:${raw.name}`;
+    const playbook = parsePlaybook(raw, source);
+    return [playbook.name, { playbook, source, hash: playbookHash(playbook) }];
+  }),
+);
+
+export function builtinPlaybook(name: string): LoadedPlaybook | undefined {
+  return builtins.get(name);
+}
+
+interface UserFile {
+  source: string;
+  loaded?: LoadedPlaybook;
+  error?: Error;
+  /** The name in the file, or the file name when it has none readable. */
+  name: string;
+  description: string;
+}
+
+async function readUserFiles(jail: WorkspaceJail): Promise<UserFile[]> {
+  const dir = path.join(jail.root, PLAYBOOKS_DIR);
+  let names: string[];
+  try {
+    names = (await readdir(dir)).filter((name) => name.endsWith('.json')).sort();
+  } catch {
+    return [];
+  }
+  const files: UserFile[] = [];
+  for (const name of names.slice(0, MAX_PLAYBOOK_FILES)) {
+    const source = `${PLAYBOOKS_DIR}/${name}`;
+    const fallbackName = name.slice(0, -'.json'.length);
+    try {
+      // Through the jail: a playbook file (or the folder) linked to somewhere outside the workspace is refused.
+      const file = await jail.resolve(source);
+      const info = await stat(file);
+      if (info.size > MAX_PLAYBOOK_BYTES) {
+        throw new PlaybookError(source, [
+          { path: '', message: `the file is ${info.size} bytes; at most ${MAX_PLAYBOOK_BYTES}` },
+        ]);
+      }
+      const playbook = parsePlaybookText(await readFile(file, 'utf8'), source);
+      if (builtins.has(playbook.name)) {
+        throw new PlaybookError(source, [
+          { path: 'name', message: `"${playbook.name}" is a built-in playbook; give yours another name` },
+        ]);
+      }
+      files.push({
+        source,
+        name: playbook.name,
+        description: playbook.description,
+        loaded: { playbook, source, hash: playbookHash(playbook) },
+      });
+    } catch (error) {
+      files.push({ source, name: fallbackName, description: '', error: error as Error });
+    }
+  }
+  // Two files declaring the same name: both are refused, so which one runs never depends on file order.
+  const counts = new Map<string, number>();
+  for (const file of files) if (file.loaded) counts.set(file.name, (counts.get(file.name) ?? 0) + 1);
+  return files.map((file) =>
+    file.loaded && (counts.get(file.name) ?? 0) > 1
+      ? {
+          source: file.source,
+          name: file.name,
+          description: file.description,
+          error: new PlaybookError(file.source, [
+            { path: 'name', message: `another file in ${PLAYBOOKS_DIR} is also named "${file.name}"` },
+          ]),
+        }
+      : file,
+  );
+}
+
+/** The built-ins, then the user's playbooks (bad ones included, with their error). */
+export async function listPlaybooks(jail: WorkspaceJail): Promise<PlaybookEntry[]> {
+  const entries: PlaybookEntry[] = [...builtins.values()].map(({ playbook, source, hash }) => ({
+    name: playbook.name,
+    description: playbook.description,
+    source,
+    builtin: true,
+    hash,
+    inputs: playbook.inputs,
+    error: null,
+  }));
+  for (const file of await readUserFiles(jail)) {
+    entries.push({
+      name: file.name,
+      description: file.description,
+      source: file.source,
+      builtin: false,
+      hash: file.loaded?.hash ?? null,
+      inputs: file.loaded?.playbook.inputs ?? {},
+      error: file.error?.message ?? null,
+    });
+  }
+  return entries;
+}
+
+/** A playbook by name: a built-in, or a user's file that parses; a bad file is refused with its error. */
+export async function loadPlaybook(jail: WorkspaceJail, name: string): Promise<LoadedPlaybook> {
+  const builtin = builtins.get(name);
+  if (builtin) return builtin;
+  const files = await readUserFiles(jail);
+  const file = files.find((candidate) => candidate.name === name);
+  if (file?.loaded) return file.loaded;
+  if (file?.error) throw file.error;
+  throw new UnknownPlaybookError(name, [
+    ...builtins.keys(),
+    ...files.filter((f) => f.loaded).map((f) => f.name),
+  ]);
+}
