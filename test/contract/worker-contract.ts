@@ -23,6 +23,11 @@ export interface ContractSubject {
   promptsSeen(): string[];
   /** Idle timeout for the hang case: long enough for the CLI to start and print its first event. */
   hangIdleTimeoutMs: number;
+  /**
+   * The CLI may exit 0 before its stdout is flushed when the reader falls behind (gemini on a loaded machine:
+   * the 5 MB stream ends mid-event and the result event is lost). The adapter must then say so, not succeed.
+   */
+  floodMayLoseTail?: boolean;
 }
 
 export const HOSTILE_PROMPT =
@@ -150,7 +155,11 @@ export function describeWorkerContract(
         request('[[scenario:flood bytes=5242880]] Go.', { limits: { maxOutputBytes: cap } }),
       );
       checkShape(result);
-      assert.equal(result.status, 'succeeded', result.errorMessage);
+      const lostTail =
+        subject.floodMayLoseTail === true &&
+        result.status === 'cli_error' &&
+        /without a final result event/.test(result.errorMessage ?? '');
+      if (!lostTail) assert.equal(result.status, 'succeeded', result.errorMessage);
       assert.ok(
         result.finalMessage.length <= cap + 100,
         `final message is ${result.finalMessage.length} chars`,
