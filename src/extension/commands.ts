@@ -6,7 +6,7 @@
 import path from 'node:path';
 import * as vscode from 'vscode';
 import type { RunRecord, StrategyName } from '../orchestrator/model';
-import { STRATEGIES, isFinished } from '../orchestrator/model';
+import { STRATEGIES, isFinished, runWhat } from '../orchestrator/model';
 import type { ProbeResult, WorkerKind } from '../workers/contract';
 import type { WorkerInfo } from '../workers/registry';
 import { asObject, guarded, replyOf } from './command-util';
@@ -258,7 +258,7 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
       const picked = await vscode.window.showQuickPick(
         active.map(({ entry, run }) => ({
           label: run.id,
-          description: `${run.strategy ?? 'task'} · ${run.status} · ${run.owner}`,
+          description: `${runWhat(run)} · ${run.status} · ${run.owner}`,
           detail: run.prompt.slice(0, 120),
           target: { entry, runId: run.id },
         })),

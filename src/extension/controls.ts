@@ -2,6 +2,7 @@
 // human uses directly (engage and release panic, copy the MCP config for other clients, show a run summary).
 // Services are reached through the folder-server bookkeeping, so a command never starts a second server.
 import * as vscode from 'vscode';
+import { runWhat } from '../orchestrator/model';
 import type { FolderServer } from './folder-server';
 import type { FolderArgs, Hub } from './hub';
 import { asObject, guarded } from './command-util';
@@ -142,7 +143,7 @@ export function createControls(deps: ControlsDeps): Controls {
       const picked = await vscode.window.showQuickPick(
         runs.map((run) => ({
           label: `${run.id}  ${run.status}`,
-          description: `${run.strategy ?? 'task'} · ${run.owner}`,
+          description: `${runWhat(run)} · ${run.owner}`,
           runId: run.id,
         })),
         { placeHolder: 'Run', matchOnDescription: true },

@@ -456,6 +456,8 @@ export interface RunInput {
   id: string;
   kind: RunKind;
   strategy: string | null;
+  /** For playbook runs; shown where the strategy would be. */
+  playbook?: { name: string } | null;
   owner: string;
   prompt: string;
   status: RunStatus;
@@ -574,7 +576,7 @@ export function viewOfRun(run: RunInput, now: Date): RunView {
   return {
     id: run.id,
     kind: run.kind,
-    strategy: run.strategy,
+    strategy: run.strategy ?? (run.playbook ? `playbook:${run.playbook.name}` : null),
     owner: run.owner,
     status: run.status,
     createdAt: run.createdAt,

@@ -2,7 +2,7 @@
 // "Tandem" activity-bar container and both following the hub live. With more than one workspace folder each
 // tree groups by folder. Opening a view is a reason to start the folders' servers (history must be readable).
 import * as vscode from 'vscode';
-import { isFinished, type RunRecord, type RunStatus, type StepRecord } from '../orchestrator/model';
+import { isFinished, runWhat, type RunRecord, type RunStatus, type StepRecord } from '../orchestrator/model';
 import type { ActiveStep } from '../orchestrator/orchestrator';
 import type { WorkerInfo } from '../workers/registry';
 import { messageOf } from './command-util';
@@ -264,7 +264,7 @@ export class RunsTree extends LiveTree {
 
 function runItem(node: Extract<TandemNode, { type: 'run' }>): vscode.TreeItem {
   const { run } = node;
-  const what = run.strategy ?? 'task';
+  const what = runWhat(run);
   const item = new vscode.TreeItem(
     `${what}: ${promptLine(run.prompt) || run.id}`,
     vscode.TreeItemCollapsibleState.Collapsed,

@@ -317,6 +317,18 @@ function positiveInt(value: string | undefined, fallback: number): number {
   return Number.isSafeInteger(parsed) && parsed >= 0 ? parsed : fallback;
 }
 
+/**
+ * A tool's output with what changes from run to run taken out (codex's chunk ids and wall times, the absolute
+ * paths of isolated copies), so the same scenario always gives the same reply and a run can be replayed.
+ */
+export function stableToolOutput(text: string): string {
+  return text
+    .split('\n')
+    .filter((line) => !/^(Chunk ID|Wall time|Original token count):/.test(line.trim()))
+    .join('\n')
+    .replace(/\/(?:[^\s"'/]+\/)+([^\s"'/]+)/g, '$1');
+}
+
 function scenarioBehaviour(tag: ScenarioTag, request: LoggedRequest, toolOutputs: string[]): Behaviour {
   const { args } = tag;
   switch (tag.name) {
@@ -325,7 +337,10 @@ function scenarioBehaviour(tag: ScenarioTag, request: LoggedRequest, toolOutputs
     case 'write': {
       const path = args.path ?? DEFAULT_WRITE_PATH;
       if (request.isFollowUp) {
-        return { kind: 'text', text: `Asked to write ${path}. Tool output:\n${toolOutputs.join('\n')}` };
+        return {
+          kind: 'text',
+          text: `Asked to write ${path}. Tool output:\n${toolOutputs.map(stableToolOutput).join('\n')}`,
+        };
       }
       const codexTool = args.tool === 'apply_patch' ? 'apply_patch' : 'exec_command';
       return { kind: 'writeFile', path, content: args.content ?? DEFAULT_WRITE_CONTENT, codexTool };

@@ -15,7 +15,14 @@ function parseArgs(text: string): Record<string, string> {
   const args: Record<string, string> = {};
   for (const pair of text.trim().split(/\s+/)) {
     const eq = pair.indexOf('=');
-    if (eq > 0) args[pair.slice(0, eq)] = pair.slice(eq + 1);
+    if (eq <= 0) continue;
+    const raw = pair.slice(eq + 1);
+    // Percent-decoded like scenario tags (a value cannot hold spaces); a lone '%' stays as it is.
+    try {
+      args[pair.slice(0, eq)] = decodeURIComponent(raw);
+    } catch {
+      args[pair.slice(0, eq)] = raw;
+    }
   }
   return args;
 }

@@ -118,6 +118,15 @@ export const runRecordSchema = z.object({
 });
 export type RunRecord = z.infer<typeof runRecordSchema>;
 
+/** What a run carries out, for lists and titles: the strategy, "playbook:NAME", or "task" for a dispatch. */
+export function runWhat(
+  run: Pick<RunRecord, 'kind' | 'strategy'> & { playbook?: RunRecord['playbook'] },
+): string {
+  if (run.strategy) return run.strategy;
+  if (run.playbook) return `playbook:${run.playbook.name}`;
+  return run.kind === 'dispatch' ? 'task' : run.kind;
+}
+
 export type RunEventType =
   | 'run_queued'
   | 'run_started'

@@ -16,7 +16,14 @@ import {
 import { notStartedResult } from '../workers/cli-adapter';
 import type { WorkerRegistry } from '../workers/registry';
 import { HUMAN_CALLER, WorkerError } from '../workers/registry';
-import { isFinished, type RunRecord, type RunStatus, type StepRecord, type StrategyName } from './model';
+import {
+  isFinished,
+  runWhat,
+  type RunRecord,
+  type RunStatus,
+  type StepRecord,
+  type StrategyName,
+} from './model';
 import type { PanicSwitch } from './panic';
 import { runPlaybook, type PlaybookRunInput } from './playbook/engine';
 import type { Step } from './playbook/schema';
@@ -404,7 +411,7 @@ export class Orchestrator {
       prompt: input.task,
       workers: playbookWorkers(input),
     });
-    this.launch(run, (context) => runPlaybook(context, input));
+    this.launch(run, (context) => runPlaybook(context, input), input.inputs);
     return run;
   }
 
@@ -426,11 +433,15 @@ export class Orchestrator {
     return run;
   }
 
-  private launch(run: RunRecord, body: (context: RunContext) => Promise<RunOutcome>): void {
+  private launch(
+    run: RunRecord,
+    body: (context: RunContext) => Promise<RunOutcome>,
+    playbookInputs?: Record<string, unknown>,
+  ): void {
     const controller = new AbortController();
     const live: LiveRun = { controller, done: Promise.resolve() };
     // The run leaves the live set before listeners hear it finished, so a count they read is already right.
-    live.done = this.execute(run, controller, body, live).then(
+    live.done = this.execute(run, controller, body, live, playbookInputs).then(
       (finished) => {
         this.live.delete(run.id);
         this.notify(finished);
@@ -448,6 +459,7 @@ export class Orchestrator {
     controller: AbortController,
     body: (context: RunContext) => Promise<RunOutcome>,
     live: LiveRun,
+    playbookInputs: Record<string, unknown> | undefined,
   ): Promise<RunRecord> {
     let context: RunContext | undefined;
     let isolation: IsolationPort | undefined;
@@ -460,7 +472,7 @@ export class Orchestrator {
       this.notify(started);
       await this.store.appendEvent(run.id, {
         type: 'run_started',
-        message: `Run started (${run.strategy ?? run.kind}).`,
+        message: `Run started (${runWhat(run)}).`,
       });
       isolation = await this.isolation(run.id);
       context = new RunContext(started, controller.signal, this, isolation);
@@ -493,6 +505,8 @@ export class Orchestrator {
       run: finished,
       steps: context?.steps ?? [],
       changes: context?.changes ?? [],
+      decisions: await this.decisionsOf(run.id),
+      playbookInputs: playbookInputs ?? null,
     };
     await this.store.writeRunFile(run.id, 'summary.json', JSON.stringify(summary, null, 2) + '\n');
     await this.store.writeRunFile(run.id, 'summary.md', renderSummaryMarkdown(summary));
@@ -502,6 +516,15 @@ export class Orchestrator {
       data: { status: outcome.status, applied: outcome.applied },
     });
     return finished;
+  }
+
+  /** The decision events of a run, for its summary (a run has few; the cap only guards a runaway loop). */
+  private async decisionsOf(runId: string): Promise<{ time: string; message: string }[]> {
+    const events = await this.store.readEvents(runId, 0, 5000).catch(() => []);
+    return events
+      .filter((event) => event.type === 'decision')
+      .slice(0, 500)
+      .map((event) => ({ time: event.time, message: event.message }));
   }
 
   private notify(run: RunRecord): void {

@@ -1,8 +1,8 @@
-// The auditable record of a finished run: summary.json (schema version 1) and the same data as
+// The auditable record of a finished run: summary.json (schema version 2, docs/summary-schema.md) and the same data as
 // summary.md, written into the run's folder. The CLI and the dashboard render from summary.json.
-import type { DiffStats, RunRecord, StepRecord } from './model';
+import { runWhat, type DiffStats, type RunRecord, type StepRecord } from './model';
 
-export const SUMMARY_SCHEMA_VERSION = 1;
+export const SUMMARY_SCHEMA_VERSION = 2;
 
 export interface ChangeRecord {
   /** Which writer produced it, e.g. "codex" or "write:gemini". */
@@ -20,6 +20,10 @@ export interface RunSummary {
   run: RunRecord;
   steps: StepRecord[];
   changes: ChangeRecord[];
+  /** Every decision the run recorded, in order: retries, fallbacks, verifications, adjudication, apply. */
+  decisions: { time: string; message: string }[];
+  /** For playbook runs: the inputs it ran with (the playbook itself and its trace are in playbook.json). */
+  playbookInputs: Record<string, unknown> | null;
 }
 
 function duration(ms: number | null): string {
@@ -38,7 +42,7 @@ export function runHeaderMarkdown(run: RunRecord): string[] {
     '',
     `- **Status:** ${run.status}${run.outcome ? ` — ${run.outcome}` : ''}`,
     `- **Asked by:** ${run.owner}`,
-    `- **Strategy:** ${run.strategy ?? run.kind}`,
+    `- **What:** ${runWhat(run)}${run.playbook ? ` (version ${run.playbook.hash}, from ${run.playbook.source})` : ''}`,
     `- **Created:** ${run.createdAt}${run.endedAt ? `, ended ${run.endedAt}` : ''}`,
     `- **Steps:** ${run.stepCount}`,
     `- **Decision:** ${run.decision ?? 'none'}`,
@@ -97,6 +101,15 @@ export function renderSummaryMarkdown(summary: RunSummary): string {
     }
     // Four backticks: a reviewer's reply holds fenced blocks of its own.
     if (step.finalMessage) lines.push('', '````text', step.finalMessage.slice(0, 4000), '````');
+  }
+  if (summary.playbookInputs) {
+    lines.push('', '## Playbook', '');
+    lines.push(`- Inputs: \`${cell(JSON.stringify(summary.playbookInputs))}\``);
+    lines.push('- Every rendered prompt, condition and decision: `playbook.json` in the run folder.');
+  }
+  if (summary.decisions.length > 0) {
+    lines.push('', '## Decisions', '');
+    for (const decision of summary.decisions) lines.push(`- ${decision.time}: ${cell(decision.message)}`);
   }
   if (changes.length > 0) {
     lines.push(

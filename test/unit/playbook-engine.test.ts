@@ -85,6 +85,36 @@ describe('playbook engine (fake CLIs)', function () {
     assert.match(revise?.prompt ?? '', /\[medium\] Scripted finding 1/);
   });
 
+  it('writes a summary naming the playbook, its version and inputs, with every decision in order', async function () {
+    const result = await run('handoff', '[[scenario:write path=summary.txt]] Add summary.txt.', {
+      inputs: { rounds: 2 },
+    });
+    const json = JSON.parse(
+      (await harness.services.store.readRunFile(result.run.id, 'summary.json')) ?? '{}',
+    ) as {
+      schemaVersion: number;
+      run: { playbook: { name: string; hash: string } };
+      playbookInputs: Record<string, unknown>;
+      decisions: { message: string }[];
+    };
+    assert.equal(json.schemaVersion, 2);
+    assert.equal(json.run.playbook.name, 'handoff');
+    assert.deepEqual(json.playbookInputs, { writer: 'codex', rounds: 2 });
+    assert.match(
+      json.decisions.at(-1)?.message ?? '',
+      /^Applied write by codex \(1 files, \+1 -0\): its condition holds\.$/,
+    );
+    const markdown = (await harness.services.store.readRunFile(result.run.id, 'summary.md')) ?? '';
+    assert.match(
+      markdown,
+      new RegExp(
+        `\\*\\*What:\\*\\* playbook:handoff \\(version ${json.run.playbook.hash}, from builtin:handoff\\)`,
+      ),
+    );
+    assert.match(markdown, /## Decisions\n\n- \S+: Applied write by codex/);
+    assert.match(markdown, /- Inputs: `\{"writer":"codex","rounds":2\}`/);
+  });
+
   it('handoff stops after its rounds when the reviewer never approves, and applies nothing', async function () {
     const result = await run(
       'handoff',

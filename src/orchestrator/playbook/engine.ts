@@ -213,6 +213,8 @@ export class PlaybookExecution {
   async run(): Promise<RunOutcome> {
     const { playbook } = this.input;
     let stop: Stop | undefined;
+    // The header first: a run that dies in its first step still leaves what it takes to replay it.
+    await this.saveTrace();
     try {
       await this.runSteps(playbook.steps, [], []);
     } catch (error) {
