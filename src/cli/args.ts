@@ -19,14 +19,17 @@ export class UsageError extends Error {
 
 /**
  * boolean: present or not. value: needs a value. optional: takes the next argument as its value unless it
- * is missing or looks like a flag (`--http` alone, `--http 8080`, `--http=8080`).
+ * is missing or looks like a flag (`--http` alone, `--http 8080`, `--http=8080`). repeated: needs a value and
+ * may be given again (`--input a=1 --input b=2`).
  */
-export type FlagKind = 'boolean' | 'value' | 'optional';
+export type FlagKind = 'boolean' | 'value' | 'optional' | 'repeated';
 
 export interface ArgSpec {
   flags: Readonly<Record<string, FlagKind>>;
   /** Names of the positional arguments, in order; all required. Default none. */
   positionals?: readonly string[];
+  /** Names of positional arguments after the required ones that may be left out. Default none. */
+  optionalPositionals?: readonly string[];
 }
 
 export class ParsedArgs {
@@ -34,10 +37,16 @@ export class ParsedArgs {
     private readonly command: string,
     private readonly values: ReadonlyMap<string, string | true>,
     readonly positionals: readonly string[],
+    private readonly lists: ReadonlyMap<string, readonly string[]> = new Map(),
   ) {}
 
   has(flag: string): boolean {
-    return this.values.has(flag);
+    return this.values.has(flag) || this.lists.has(flag);
+  }
+
+  /** Every value of a repeated flag, in the order given. */
+  all(flag: string): readonly string[] {
+    return this.lists.get(flag) ?? [];
   }
 
   string(flag: string): string | undefined {
@@ -86,12 +95,14 @@ export class ParsedArgs {
 
 export function parseArgs(command: string, args: readonly string[], spec: ArgSpec): ParsedArgs {
   const values = new Map<string, string | true>();
+  const lists = new Map<string, string[]>();
   const positionals: string[] = [];
   const wanted = spec.positionals ?? [];
+  const allowed = wanted.length + (spec.optionalPositionals?.length ?? 0);
   for (let i = 0; i < args.length; i++) {
     const arg = args[i] as string;
     if (!arg.startsWith('--') || arg === '--') {
-      if (arg === '--' || positionals.length >= wanted.length) {
+      if (arg === '--' || positionals.length >= allowed) {
         throw new UsageError(`${command}: unexpected argument "${arg}"`);
       }
       positionals.push(arg);
@@ -123,10 +134,11 @@ export function parseArgs(command: string, args: readonly string[], spec: ArgSpe
       continue;
     }
     if (value === undefined || value === '') throw new UsageError(`${command}: --${name} needs a value`);
-    values.set(name, value);
+    if (kind === 'repeated') lists.set(name, [...(lists.get(name) ?? []), value]);
+    else values.set(name, value);
   }
   if (positionals.length < wanted.length) {
     throw new UsageError(`${command}: missing ${wanted.slice(positionals.length).join(', ')}`);
   }
-  return new ParsedArgs(command, values, positionals);
+  return new ParsedArgs(command, values, positionals, lists);
 }

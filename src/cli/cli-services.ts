@@ -24,6 +24,22 @@ export interface CliServices {
   close(): Promise<void>;
 }
 
+/**
+ * How a command that starts work reaches the world: where it prints and how it opens its services. The
+ * process's streams and openCliServices in `tandem-mcp`; collected text and services on fake CLIs in tests.
+ */
+export interface CommandIo {
+  out(text: string): void;
+  err(text: string): void;
+  open(options: CliServicesOptions): Promise<CliServices>;
+}
+
+export const processIo: CommandIo = {
+  out: (text) => void process.stdout.write(text),
+  err: (text) => void process.stderr.write(text),
+  open: (options) => openCliServices(options),
+};
+
 /** A second signal sooner than this after the first is the same request delivered twice. */
 const REPEAT_SIGNAL_MS = 1000;
 

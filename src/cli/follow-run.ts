@@ -1,7 +1,8 @@
 // Follows a run's events until it finishes, for `run` and `demo`: its events, Ctrl-C as a cancellation, and
 // how it ended as an exit code.
 import { defaultProcessRegistry } from '../core/exec';
-import type { RunEvent, RunStatus } from '../orchestrator/model';
+import type { TandemServices } from '../mcp/services';
+import { runWhat, type RunEvent, type RunRecord, type RunStatus } from '../orchestrator/model';
 import type { Orchestrator } from '../orchestrator/orchestrator';
 import type { RunStore } from '../orchestrator/run-store';
 import { HUMAN_CALLER } from '../workers/registry';
@@ -58,6 +59,23 @@ export async function followRun(
     const rest = await store.readEvents(runId, after);
     if (rest.length === 0 || deliver(rest)) return;
   }
+}
+
+/**
+ * For a run just started: a signal now cancels it, its events go to `err` one line each as they come, and the
+ * answer is its record once it has finished.
+ */
+export async function followToEnd(
+  services: Pick<TandemServices, 'store' | 'orchestrator' | 'workspaceRoot'>,
+  run: RunRecord,
+  interrupt: RunInterrupt,
+  err: (text: string) => void,
+  note?: string,
+): Promise<RunRecord> {
+  interrupt.watch(run.id);
+  err(`tandem-mcp: run ${run.id} (${runWhat(run)}${note ? `, ${note}` : ''}) in ${services.workspaceRoot}\n`);
+  await followRun(services.store, services.orchestrator, run.id, (event) => err(`${formatEvent(event)}\n`));
+  return services.orchestrator.finished(run.id);
 }
 
 export interface RunInterrupt {

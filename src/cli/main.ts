@@ -4,6 +4,7 @@ import { TANDEM_VERSION } from '../version';
 import { EXIT, UsageError } from './args';
 import { demoCommand } from './demo';
 import { panicCommand } from './panic';
+import { playbooksCommand } from './playbooks';
 import { probeCommand } from './probe';
 import { runCommand } from './run';
 import { runsCommand } from './runs';
@@ -14,6 +15,7 @@ const COMMANDS: Record<string, (args: readonly string[]) => Promise<number>> = {
   serve: serveCommand,
   run: runCommand,
   runs: runsCommand,
+  playbooks: playbooksCommand,
   panic: panicCommand,
   demo: demoCommand,
   probe: probeCommand,

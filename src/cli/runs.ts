@@ -1,15 +1,18 @@
 // `tandem-mcp runs list|show`: the run history of a workspace, read from .tandem/ with the run store alone,
 // so it starts no recovery, no worker and no model, and works while a server is running on the workspace.
+// `runs replay` starts work and lives in replay.ts.
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { RUN_STATUSES, STRATEGIES, type RunRecord } from '../orchestrator/model';
+import { RUN_STATUSES, STRATEGIES, runWhat, type RunRecord } from '../orchestrator/model';
 import { RunStore, RunStoreError, STATE_DIR_NAME } from '../orchestrator/run-store';
 import { runHeaderMarkdown } from '../orchestrator/summary';
 import { EXIT, UsageError, parseArgs } from './args';
+import { processIo, type CommandIo } from './cli-services';
+import { replayCommand } from './replay';
 
 const DECISION_CHARS = 60;
 
-function cut(text: string, max: number): string {
+export function cut(text: string, max: number): string {
   const line = text.replace(/\s+/g, ' ').trim();
   return line.length > max ? `${line.slice(0, max - 1)}…` : line;
 }
@@ -24,11 +27,16 @@ export function renderTable(runs: readonly RunRecord[]): string {
   const rows = runs.map((run) => [
     run.id,
     run.status,
-    run.strategy ?? run.kind,
+    runWhat(run),
     run.owner,
     shortTime(run.createdAt),
     cut(run.decision ?? run.outcome ?? '-', DECISION_CHARS),
   ]);
+  return formatTable(header, rows);
+}
+
+/** Columns padded to their widest value; the last one is left as it is. */
+export function formatTable(header: readonly string[], rows: readonly (readonly string[])[]): string {
   const widths = header.map((title, column) =>
     Math.max(title.length, ...rows.map((row) => (row[column] as string).length)),
   );
@@ -107,11 +115,14 @@ async function show(args: readonly string[]): Promise<number> {
   return EXIT.ok;
 }
 
-export async function runsCommand(args: readonly string[]): Promise<number> {
+export async function runsCommand(args: readonly string[], io: CommandIo = processIo): Promise<number> {
   const [sub, ...rest] = args;
   if (sub === 'list') return list(rest);
   if (sub === 'show') return show(rest);
+  if (sub === 'replay') return replayCommand(rest, io);
   throw new UsageError(
-    sub === undefined ? 'runs: say list or show' : `runs: unknown subcommand "${sub}" (list, show)`,
+    sub === undefined
+      ? 'runs: say list, show or replay'
+      : `runs: unknown subcommand "${sub}" (list, show, replay)`,
   );
 }

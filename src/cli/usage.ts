@@ -14,23 +14,39 @@ Commands:
                 --idle-timeout S     seconds a worker may stay silent before it is stopped (default 300)
               Logs go to stderr. Stops on SIGINT/SIGTERM or when the stdio client goes away: runs are
               cancelled and every worker process is killed.
-  run         run one strategy and wait for it; events to stderr, the summary to stdout
+  run [--strategy S | --playbook NAME] [options] "TASK"
+              run one strategy or playbook and wait for it; events to stderr, the summary to stdout
                 --strategy S         single_worker, codex_writes_gemini_reviews, gemini_writes_codex_reviews,
-                                     parallel_dual_write_review or security_redteam_pass (required)
-                --prompt TEXT        the task (required)
+                                     parallel_dual_write_review or security_redteam_pass
+                --playbook NAME      a playbook (see \`tandem-mcp playbooks\`) instead of a strategy
+                --input KEY=VALUE    a playbook input, repeatable; VALUE is read as JSON when it parses
+                                     (2, ["npm","test"]), as text otherwise (gemini); a string input
+                                     always takes it as text
+                --fallback           playbooks: a worker step that still fails after its retries goes to the
+                                     other CLI
+                --prompt TEXT        the task, instead of the last argument
                 --workspace DIR      default: the current directory
                 --offline            use the built-in offline model ([[scenario:...]] tags script it)
                 --writer codex|gemini            for single_worker and security_redteam_pass
                 --apply if_approved|always|never when a change reaches the workspace (default if_approved)
                 --json               print summary.json instead of summary.md
                 --codex-path PATH, --gemini-path PATH
-              Exit code: 0 succeeded, 3 partial, 1 failed, cancelled or interrupted, 130 after Ctrl-C.
+              Exit code: 0 succeeded, 3 partial, 1 failed, cancelled or interrupted (or a playbook file that
+              cannot be used), 130 after Ctrl-C.
+  playbooks   the playbooks of a workspace: the built-ins and .tandem/playbooks/*.json, with their inputs,
+              version hash, and for a file that cannot be used the reason (reads files only; exit 0)
+                --workspace DIR  --json
   runs list   the runs of a workspace, newest first (reads .tandem/ only; starts nothing)
                 --workspace DIR  --status S  --strategy S  --limit N (default 50)  --json
   runs show ID
-              one run: its summary.md, or with --json its summary.json
+              one run: its summary.md (the default, or --markdown), or with --json its summary.json
                 --workspace DIR  --markdown | --json
               Exit code 1 when there is no such run.
+  runs replay ID
+              run a finished playbook run again (same playbook version, task, inputs and apply policy, from
+              its playbook.json) and compare the traces: prints "replay: identical (N entries)", exit 0, or
+              the first entries that differ, exit 1 (also for a run that is not a playbook run)
+                --workspace DIR  --offline  --codex-path PATH  --gemini-path PATH
   panic engage --reason TEXT [--workspace DIR]
               engage the kill switch: no new work starts, and a tandem-mcp serve or run on the workspace
               cancels its runs within a second

@@ -30,7 +30,8 @@ export function createToolRegistry(
 
 export const SERVER_INSTRUCTIONS =
   'Tandem runs the codex and gemini CLIs as workers on this workspace. Pass your agentId on every call. ' +
-  'Start work with strategy_run (or worker_spawn + task_dispatch); each returns a run id at once, then follow it with ' +
+  'Start work with strategy_run, playbook_run (playbook_list shows the playbooks and their inputs) or ' +
+  'worker_spawn + task_dispatch; each returns a run id at once, then follow it with ' +
   'run_wait using the returned cursor. run_get shows steps, verdicts and the summary. panic_engage stops everything.';
 
 export function createServerFactory(registry: ToolRegistry): () => McpServer {

@@ -1,5 +1,5 @@
-// MCP Tasks (experimental in SDK 1.32.2, kept to this one file because that API may change) for the two
-// long tools, strategy_run and task_dispatch, offered with taskSupport 'optional'.
+// MCP Tasks (experimental in SDK 1.32.2, kept to this one file because that API may change) for the long
+// tools, strategy_run, playbook_run and task_dispatch, offered with taskSupport 'optional'.
 //
 // A task is a Tandem run: its id is the run id, its status is read from the run store (so tasks outlive
 // the server, as runs do), its result is the tool's own answer read once the run has finished, and
@@ -32,7 +32,7 @@ import type { RunRecord, RunStatus } from '../orchestrator/model';
 import type { TandemServices } from './services';
 
 /** The tools offered as tasks too. */
-export const TASK_TOOLS: ReadonlySet<string> = new Set(['strategy_run', 'task_dispatch']);
+export const TASK_TOOLS: ReadonlySet<string> = new Set(['strategy_run', 'playbook_run', 'task_dispatch']);
 
 const TASK_FILE = 'task.json';
 const POLL_INTERVAL_MS = 1000;

@@ -31,6 +31,8 @@ export type ToolErrorCode =
   | 'RUN_FINISHED'
   | 'RUN_ELSEWHERE'
   | 'UNTRUSTED_WORKSPACE'
+  | 'UNKNOWN_PLAYBOOK'
+  | 'INVALID_PLAYBOOK'
   | 'INTERNAL';
 
 export class ToolError extends Error {

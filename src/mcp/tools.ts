@@ -1,15 +1,18 @@
-// Tandem's MCP tools. Read-only: probe, worker_list, run_list, run_get, run_wait, panic_status.
-// Mutating (refused while panic is engaged): worker_spawn, worker_stop, task_dispatch, strategy_run,
-// run_cancel. Always allowed: panic_engage. Long work returns a run id at once (or after an optional
-// wait of at most 50 s) and run_wait follows it with an event cursor.
+// Tandem's MCP tools. Read-only: probe, worker_list, run_list, run_get, run_wait, panic_status,
+// playbook_list. Mutating (refused while panic is engaged): worker_spawn, worker_stop, task_dispatch,
+// strategy_run, playbook_run, run_cancel. Always allowed: panic_engage. Long work returns a run id at once
+// (or after an optional wait of at most 50 s) and run_wait follows it with an event cursor.
 import * as z from 'zod';
 import { JailError } from '../core/jail';
 import { ExecError } from '../core/exec';
 import { OrchestratorError } from '../orchestrator/orchestrator';
+import { listPlaybooks, loadPlaybook, UnknownPlaybookError } from '../orchestrator/playbook/library';
+import { PlaybookError, resolveInputs, type InputSpec } from '../orchestrator/playbook/schema';
 import {
   RUN_STATUSES,
   STRATEGIES,
   isFinished,
+  runWhat,
   SEVERITIES,
   type RunEvent,
   type RunRecord,
@@ -100,6 +103,48 @@ const cwdSchema = z
     'Folder to work in, relative to the workspace root (default: the root). Must stay inside the workspace.',
   );
 
+const modelsSchema = z
+  .object({ codex: modelNameSchema.optional(), gemini: modelNameSchema.optional() })
+  .strict()
+  .optional()
+  .describe('Model per CLI; default: each CLI default.');
+
+const applySchema = z
+  .enum(['if_approved', 'always', 'never'])
+  .default('if_approved')
+  .describe('When the change reaches the workspace: after an approving review (default), always, or never.');
+
+const playbookInputSchema = z.object({
+  type: z.enum(['worker', 'integer', 'severity', 'string', 'command']),
+  default: z.unknown().describe('Used when the run gives no value.'),
+  description: z.string().nullable(),
+  min: z.number().nullable().describe('integer inputs: the smallest value allowed.'),
+  max: z.number().nullable().describe('integer inputs: the largest value allowed.'),
+});
+
+const playbookSchema = z.object({
+  name: z.string(),
+  description: z.string(),
+  source: z.string().describe('"builtin:NAME" or the file, relative to the workspace root.'),
+  builtin: z.boolean(),
+  hash: z.string().nullable().describe('Version hash; null when the file cannot be used.'),
+  inputs: z.record(z.string(), playbookInputSchema),
+  error: z
+    .string()
+    .nullable()
+    .describe('Why the playbook cannot be used, with the path of the field at fault; null when it can.'),
+});
+
+function playbookInputView(spec: InputSpec): z.infer<typeof playbookInputSchema> {
+  return {
+    type: spec.type,
+    default: spec.default,
+    description: spec.description ?? null,
+    min: spec.type === 'integer' ? spec.min : null,
+    max: spec.type === 'integer' ? spec.max : null,
+  };
+}
+
 const runStarted = {
   run: runSchema,
   finished: z.boolean(),
@@ -115,6 +160,16 @@ const runStarted = {
 function publicRun(run: RunRecord): z.infer<typeof runSchema> {
   const { host: _host, ...rest } = run;
   return rest;
+}
+
+/** The models a call names, without the CLIs it leaves to their default. */
+function chosenModels(
+  models: { codex?: string | undefined; gemini?: string | undefined } | undefined,
+): Partial<Record<'codex' | 'gemini', string>> {
+  const chosen: Partial<Record<'codex' | 'gemini', string>> = {};
+  if (models?.codex) chosen.codex = models.codex;
+  if (models?.gemini) chosen.gemini = models.gemini;
+  return chosen;
 }
 
 /** Maps the typed errors of the layers below to tool error codes. */
@@ -136,6 +191,9 @@ export function mapError(error: unknown): ToolError | undefined {
   if (error instanceof OrchestratorError) return new ToolError(error.code, error.message);
   if (error instanceof StepRequestError) return new ToolError('INVALID_INPUT', error.message);
   if (error instanceof ExecError) return new ToolError('NOT_INSTALLED', error.message);
+  if (error instanceof UnknownPlaybookError) return new ToolError('UNKNOWN_PLAYBOOK', error.message);
+  // Its message starts with the file and names the field at fault: `.tandem/playbooks/x.json: steps[1].of: ...`.
+  if (error instanceof PlaybookError) return new ToolError('INVALID_PLAYBOOK', error.message);
   return undefined;
 }
 
@@ -185,7 +243,7 @@ async function follow(
 }
 
 function runText(run: RunRecord, finished: boolean): string {
-  const base = `Run ${run.id} (${run.strategy ?? run.kind}) is ${run.status}.`;
+  const base = `Run ${run.id} (${runWhat(run)}) is ${run.status}.`;
   if (!finished) return `${base} Call run_wait with runId "${run.id}" to follow it.`;
   return `${base} ${run.outcome ?? ''}${run.decision ? ` Decision: ${run.decision}` : ''}`.trim();
 }
@@ -337,21 +395,12 @@ export function defineTools(registry: ToolRegistry, services: TandemServices): v
         .enum(WORKER_KINDS)
         .optional()
         .describe('Writer for single_worker and security_redteam_pass (default codex).'),
-      apply: z
-        .enum(['if_approved', 'always', 'never'])
-        .default('if_approved')
-        .describe(
-          'When the change reaches the workspace: after an approving review (default), always, or never.',
-        ),
+      apply: applySchema,
       blockAt: z
         .enum(SEVERITIES)
         .default('high')
         .describe('security_redteam_pass: findings this severe block the change.'),
-      models: z
-        .object({ codex: modelNameSchema.optional(), gemini: modelNameSchema.optional() })
-        .strict()
-        .optional()
-        .describe('Model per CLI; default: each CLI default.'),
+      models: modelsSchema,
       cwd: cwdSchema,
       waitSeconds: waitSecondsSchema,
     },
@@ -361,17 +410,100 @@ export function defineTools(registry: ToolRegistry, services: TandemServices): v
     handler: async (context, input) => {
       requireTrusted(services);
       const cwd = input.cwd === undefined ? undefined : await services.relativeCwd(input.cwd);
-      const models: Partial<Record<'codex' | 'gemini', string>> = {};
-      if (input.models?.codex) models.codex = input.models.codex;
-      if (input.models?.gemini) models.gemini = input.models.gemini;
       const run = await services.orchestrator.startStrategy({
         owner: context.agentId,
         strategy: input.strategy,
         prompt: input.prompt,
         apply: input.apply,
         blockAt: input.blockAt,
-        models,
+        models: chosenModels(input.models),
         ...(input.writer === undefined ? {} : { writer: input.writer }),
+        ...(cwd === undefined ? {} : { cwd }),
+      });
+      return startedReply(services, context, run.id, input.waitSeconds);
+    },
+  });
+
+  registry.define({
+    name: 'playbook_list',
+    title: 'List playbooks',
+    description:
+      "Lists the playbooks playbook_run can start: the built-ins and the workspace's own JSON files in .tandem/playbooks/, each with its description, version hash and inputs (type, default, range). A file that cannot be used is listed with the reason and the path of the field at fault.",
+    input: {},
+    output: { playbooks: z.array(playbookSchema) },
+    mutating: false,
+    annotations: readOnly,
+    handler: async () => {
+      const entries = await listPlaybooks(services.jail);
+      const playbooks = entries.map((entry) => ({
+        ...entry,
+        inputs: Object.fromEntries(
+          Object.entries(entry.inputs).map(([name, spec]) => [name, playbookInputView(spec)]),
+        ),
+      }));
+      const text = entries
+        .map((entry) => {
+          if (entry.error !== null) return `${entry.name} (${entry.source}): cannot be used: ${entry.error}`;
+          const inputs = Object.entries(entry.inputs)
+            .map(([name, spec]) => `${name}=${JSON.stringify(spec.default)}`)
+            .join(', ');
+          return `${entry.name} (${entry.source}${inputs ? `; inputs ${inputs}` : ''}): ${entry.description}`;
+        })
+        .join('\n');
+      return { structured: { playbooks }, text };
+    },
+  });
+
+  registry.define({
+    name: 'playbook_run',
+    title: 'Run a playbook',
+    description:
+      'Starts a playbook (see playbook_list): a checked step graph of plan, write, review, verify, adjudicate and apply steps with parallel branches, bounded loops and conditions, e.g. handoff (write, review, revise until approved). Every prompt, condition and decision is traced in the run folder for replay. Returns the run id at once, or after waitSeconds.',
+    input: {
+      playbook: z.string().min(1).max(200).describe('The playbook name, from playbook_list.'),
+      task: z.string().min(1).max(1_000_000).describe('The task: {{task}} in the playbook.'),
+      inputs: z
+        .record(z.string(), z.unknown())
+        .optional()
+        .describe(
+          "Values for the playbook's inputs by name (see playbook_list); the rest take their defaults.",
+        ),
+      apply: applySchema,
+      fallback: z
+        .boolean()
+        .default(false)
+        .describe(
+          'Let a worker step that still fails after its retries go to the other CLI (steps with their own onFailure policy keep it).',
+        ),
+      models: modelsSchema,
+      cwd: cwdSchema,
+      waitSeconds: waitSecondsSchema,
+    },
+    output: runStarted,
+    mutating: true,
+    annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: true },
+    handler: async (context, input) => {
+      requireTrusted(services);
+      const cwd = input.cwd === undefined ? undefined : await services.relativeCwd(input.cwd);
+      const loaded = await loadPlaybook(services.jail, input.playbook);
+      let inputs: Record<string, unknown>;
+      try {
+        inputs = resolveInputs(loaded.playbook, input.inputs ?? {}, loaded.source);
+      } catch (error) {
+        // The playbook is sound; the values given for it are not (`builtin:handoff: inputs.rounds: ...`).
+        if (error instanceof PlaybookError) throw new ToolError('INVALID_INPUT', error.message);
+        throw error;
+      }
+      const run = await services.orchestrator.startPlaybook({
+        owner: context.agentId,
+        task: input.task,
+        playbook: loaded.playbook,
+        source: loaded.source,
+        hash: loaded.hash,
+        inputs,
+        apply: input.apply,
+        models: chosenModels(input.models),
+        ...(input.fallback ? { resilience: { fallback: true } } : {}),
         ...(cwd === undefined ? {} : { cwd }),
       });
       return startedReply(services, context, run.id, input.waitSeconds);
@@ -409,9 +541,7 @@ export function defineTools(registry: ToolRegistry, services: TandemServices): v
       const text =
         runs.length === 0
           ? 'No runs match.'
-          : runs
-              .map((run) => `${run.id} ${run.status} ${run.strategy ?? run.kind} by ${run.owner}`)
-              .join('\n');
+          : runs.map((run) => `${run.id} ${run.status} ${runWhat(run)} by ${run.owner}`).join('\n');
       return { structured: { runs: runs.map(publicRun), nextBefore }, text };
     },
   });

@@ -1,14 +1,30 @@
 // The `tandem-mcp` commands that need no worker, run as the compiled CLI in a child process: runs list/show
-// over a store filled here, the panic round trip, and usage errors; plus the shared argument parser itself.
+// over a store filled here, playbooks, the panic round trip, and usage errors; the commands that start work
+// (`run --playbook`, `runs replay`) in this process on the fake CLIs; plus the shared argument parser itself.
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs, UsageError } from '../../src/cli/args';
+import type { CommandIo } from '../../src/cli/cli-services';
+import { inputValue, parseInputFlags, runCommand } from '../../src/cli/run';
+import { runsCommand } from '../../src/cli/runs';
 import { runProcess, type ExecResult } from '../../src/core/exec';
+import { DEFAULT_WRITE_CONTENT } from '../../src/offline/model-server';
 import { PanicSwitch } from '../../src/orchestrator/panic';
+import { TRACE_FILE, type PlaybookTrace } from '../../src/orchestrator/playbook/engine';
+import { builtinPlaybook, PLAYBOOKS_DIR } from '../../src/orchestrator/playbook/library';
 import { RunStore } from '../../src/orchestrator/run-store';
 import type { RunRecord } from '../../src/orchestrator/model';
+import { openHarness, type McpHarness } from '../support/mcp-harness';
 
 const REPO = path.resolve(__dirname, '..', '..', '..');
 const MAIN = path.join(REPO, 'out', 'src', 'cli', 'main.js');
@@ -89,7 +105,7 @@ describe('tandem-mcp commands without workers', function () {
       assert.deepEqual(
         lines.slice(1).map((line) => line.split(/ +/).slice(0, 4)),
         [
-          [running?.id, 'running', 'dispatch', 'human'],
+          [running?.id, 'running', 'task', 'human'],
           [failed?.id, 'failed', 'single_worker', 'agent-b'],
           [done?.id, 'succeeded', 'codex_writes_gemini_reviews', 'agent-a'],
         ],
@@ -163,6 +179,262 @@ describe('tandem-mcp commands without workers', function () {
     });
   });
 
+  describe('playbooks', () => {
+    it('lists the built-ins and the workspace files, a broken one with the exact path of its fault (exit 0)', async () => {
+      mkdirSync(path.join(workspace, PLAYBOOKS_DIR), { recursive: true });
+      writeFileSync(
+        path.join(workspace, PLAYBOOKS_DIR, 'mine.json'),
+        JSON.stringify({
+          format: 1,
+          name: 'mine',
+          description: 'My own writer.',
+          inputs: { writer: { type: 'worker', default: 'gemini' } },
+          steps: [
+            { type: 'write', id: 'write', worker: { input: 'writer' } },
+            { type: 'apply', id: 'apply', of: 'write' },
+          ],
+        }),
+      );
+      writeFileSync(
+        path.join(workspace, PLAYBOOKS_DIR, 'broken.json'),
+        JSON.stringify({
+          format: 1,
+          name: 'broken',
+          description: 'x',
+          steps: [
+            { type: 'write', id: 'w1', worker: 'codex' },
+            { type: 'review', id: 'r1', worker: 'gemini', of: 'w2' },
+          ],
+        }),
+      );
+      const result = await cli(['playbooks']);
+      assert.equal(result.exitCode, 0, result.stderr.text);
+      const lines = result.stdout.text.trimEnd().split('\n');
+      assert.match(lines[0] ?? '', /^NAME +SOURCE +HASH +INPUTS +DESCRIPTION$/);
+      assert.equal(lines.length, 1 + 8 + 2);
+      assert.match(
+        lines[1] ?? '',
+        /^handoff +builtin +[0-9a-f]{12} +writer=codex rounds=3 +Writer\/reviewer handoff/,
+      );
+      assert.match(
+        lines.find((line) => line.startsWith('mine ')) ?? '',
+        /^mine +\.tandem\/playbooks\/mine\.json +[0-9a-f]{12} +writer=gemini +My own writer\.$/,
+      );
+      assert.match(
+        lines.find((line) => line.startsWith('broken ')) ?? '',
+        / - +- +ERROR \.tandem\/playbooks\/broken\.json: steps\[1\]\.of: no step has the id "w2"$/,
+      );
+
+      const json = await cli(['playbooks', '--json', '--workspace', workspace]);
+      const entries = JSON.parse(json.stdout.text) as { name: string; error: string | null }[];
+      assert.deepEqual(
+        entries.filter((entry) => entry.error !== null).map((entry) => [entry.name, entry.error]),
+        [['broken', '.tandem/playbooks/broken.json: steps[1].of: no step has the id "w2"']],
+      );
+    });
+
+    it('lists the built-ins and creates nothing in a folder without Tandem state', async () => {
+      const result = await cli(['playbooks', '--json']);
+      assert.equal(result.exitCode, 0, result.stderr.text);
+      assert.equal((JSON.parse(result.stdout.text) as unknown[]).length, 8);
+      assert.equal(existsSync(path.join(workspace, '.tandem')), false);
+    });
+  });
+
+  describe('commands that start work, in this process on the fake CLIs', () => {
+    let harness: McpHarness;
+    let root: string;
+
+    beforeEach(async () => {
+      harness = await openHarness();
+      root = harness.root;
+    });
+    afterEach(async () => {
+      await harness.close();
+    });
+
+    /** What a command printed, and an io that opens the harness's services instead of the real CLIs. */
+    function io(): CommandIo & { stdout: string; stderr: string } {
+      const collected = {
+        stdout: '',
+        stderr: '',
+        out: (text: string) => void (collected.stdout += text),
+        err: (text: string) => void (collected.stderr += text),
+        open: async (options: { workspaceRoot: string; offline: boolean }) => {
+          assert.equal(realpathSync(options.workspaceRoot), root);
+          return { services: harness.services, offline: undefined, close: async () => undefined };
+        },
+      };
+      return collected;
+    }
+
+    const HANDOFF_TASK =
+      '[[role:reviewer step=review verdict=request_changes]] [[scenario:write path=h.txt]] Add h.txt.';
+
+    async function runHandoff(extra: string[] = []): Promise<{ code: number; out: ReturnType<typeof io> }> {
+      const out = io();
+      const code = await runCommand(
+        ['--playbook', 'handoff', '--apply', 'never', '--workspace', root, ...extra, HANDOFF_TASK],
+        out,
+      );
+      return { code, out };
+    }
+
+    it('run --playbook: runs it to the end, events to stderr, summary.md to stdout', async () => {
+      const { code, out } = await runHandoff(['--input', 'rounds=2', '--input', 'writer=codex']);
+      assert.equal(code, 0, out.stderr);
+      const [run] = harness.services.store.list({ limit: 1 });
+      assert.ok(run);
+      assert.deepEqual(
+        [run.kind, run.owner, run.status, run.applied, run.playbook?.name],
+        ['playbook', 'human', 'succeeded', false, 'handoff'],
+      );
+      assert.match(out.stderr, new RegExp(`^tandem-mcp: run ${run.id} \\(playbook:handoff\\) in `, 'm'));
+      assert.match(out.stderr, /^\[\d+\] Run succeeded: handoff finished\.$/m);
+      assert.equal(out.stdout, await harness.services.store.readRunFile(run.id, 'summary.md'));
+      assert.equal(existsSync(path.join(root, 'h.txt')), false, 'apply never');
+      const trace = JSON.parse(
+        (await harness.services.store.readRunFile(run.id, TRACE_FILE)) ?? '{}',
+      ) as PlaybookTrace;
+      assert.deepEqual(
+        [trace.task, trace.apply, trace.inputs],
+        [HANDOFF_TASK, 'never', { writer: 'codex', rounds: 2 }],
+      );
+
+      // The history shows it: runs list names the playbook, runs show --markdown prints its summary.md.
+      const listed = await cli(['runs', 'list', '--workspace', root]);
+      assert.match(listed.stdout.text, new RegExp(`^${run.id} +succeeded +playbook:handoff +human `, 'm'));
+      const shown = await cli(['runs', 'show', run.id, '--markdown', '--workspace', root]);
+      assert.equal(shown.exitCode, 0, shown.stderr.text);
+      assert.equal(shown.stdout.text, out.stdout);
+      const json = await cli(['runs', 'show', run.id, '--json', '--workspace', root]);
+      assert.equal((JSON.parse(json.stdout.text) as { run: RunRecord }).run.playbook?.name, 'handoff');
+    });
+
+    it('run --playbook --fallback: a failed writer goes to the other CLI; --json prints summary.json', async () => {
+      const out = io();
+      const code = await runCommand(
+        [
+          '--playbook',
+          'single_worker',
+          '--fallback',
+          '--json',
+          '--workspace',
+          root,
+          '--prompt',
+          '[[role:writer cli=codex scenario=http500]] [[scenario:write path=f.txt]] Add f.txt.',
+        ],
+        out,
+      );
+      assert.equal(code, 0, out.stderr);
+      const summary = JSON.parse(out.stdout) as {
+        run: RunRecord;
+        steps: { name: string; workerKind: string }[];
+      };
+      assert.deepEqual(
+        summary.steps.map((step) => `${step.name}:${step.workerKind}`),
+        ['write:codex', 'write-fallback:gemini'],
+      );
+      assert.equal(summary.run.applied, true);
+      assert.equal(readFileSync(path.join(root, 'f.txt'), 'utf8'), DEFAULT_WRITE_CONTENT);
+    });
+
+    it('run --playbook: a playbook file that cannot be used is reported with its path, exit 1, nothing started', async () => {
+      mkdirSync(path.join(root, PLAYBOOKS_DIR), { recursive: true });
+      writeFileSync(path.join(root, PLAYBOOKS_DIR, 'bad.json'), '{"format": 1, "name": "bad"}');
+      const out = io();
+      const code = await runCommand(['--playbook', 'bad', '--workspace', root, 'do it'], out);
+      assert.equal(code, 1);
+      assert.match(
+        out.stderr,
+        /^tandem-mcp: playbook "bad" cannot be used: \.tandem\/playbooks\/bad\.json: description: /,
+      );
+      assert.equal(harness.services.store.size, 0);
+    });
+
+    it('runs replay: the same playbook, task, inputs and apply policy give an identical trace (exit 0)', async () => {
+      const first = await runHandoff();
+      assert.equal(first.code, 0, first.out.stderr);
+      const [recorded] = harness.services.store.list({ limit: 1 });
+      assert.ok(recorded);
+      const trace = JSON.parse(
+        (await harness.services.store.readRunFile(recorded.id, TRACE_FILE)) ?? '{}',
+      ) as PlaybookTrace;
+      assert.ok(trace.entries.length >= 6);
+
+      const out = io();
+      const code = await runsCommand(['replay', recorded.id, '--workspace', root], out);
+      assert.equal(code, 0, out.stderr);
+      assert.equal(out.stdout, `replay: identical (${trace.entries.length} entries)\n`);
+      const [replay] = harness.services.store.list({ limit: 1 });
+      assert.ok(replay && replay.id !== recorded.id);
+      assert.deepEqual(
+        [replay.status, replay.owner, replay.playbook?.hash, replay.prompt],
+        ['succeeded', 'human', recorded.playbook?.hash, HANDOFF_TASK],
+      );
+      assert.match(out.stderr, new RegExp(`\\(playbook:handoff, replay of ${recorded.id}\\) in `));
+    });
+
+    it('runs replay: names the first entry that differs, with the line where the prompts part (exit 1)', async () => {
+      const first = await runHandoff();
+      assert.equal(first.code, 0, first.out.stderr);
+      const [recorded] = harness.services.store.list({ limit: 1 });
+      assert.ok(recorded);
+      const trace = JSON.parse(
+        (await harness.services.store.readRunFile(recorded.id, TRACE_FILE)) ?? '{}',
+      ) as PlaybookTrace;
+      // As if the reviewer had been sent another prompt the first time.
+      const review = trace.entries.findIndex((entry) => entry.name === 'review');
+      const entry = trace.entries[review];
+      assert.ok(entry?.prompt);
+      entry.prompt = entry.prompt.replace('Task:', 'The task:');
+      entry.promptSha256 = 'f'.repeat(64);
+      await harness.services.store.writeRunFile(recorded.id, TRACE_FILE, JSON.stringify(trace));
+
+      const out = io();
+      const code = await runsCommand(['replay', recorded.id, '--workspace', root], out);
+      assert.equal(code, 1, out.stderr);
+      const lines = out.stdout.trimEnd().split('\n');
+      assert.equal(
+        lines[0],
+        `replay: differs at entry ${review + 1} (recorded ${trace.entries.length} entries, replayed ${trace.entries.length})`,
+      );
+      assert.match(
+        lines[1] ?? '',
+        /^ {2}recorded: [\d.]+ step review gemini succeeded request_changes {2}f{64}$/,
+      );
+      assert.match(
+        lines[2] ?? '',
+        /^ {2}replayed: [\d.]+ step review gemini succeeded request_changes {2}[0-9a-f]{64}$/,
+      );
+      assert.match(lines[3] ?? '', /^ {2}the prompts part at line \d+:$/);
+      assert.deepEqual(lines.slice(4), ['    recorded: The task:', '    replayed: Task:']);
+    });
+
+    it('runs replay: refuses a run that is not a playbook run, and an unknown run (exit 1)', async () => {
+      const strategyRun = await harness.services.orchestrator.startStrategy({
+        owner: 'agent-a',
+        strategy: 'single_worker',
+        prompt: 'say hello',
+      });
+      await harness.services.orchestrator.finished(strategyRun.id);
+      const out = io();
+      assert.equal(await runsCommand(['replay', strategyRun.id, '--workspace', root], out), 1);
+      assert.equal(out.stdout, '');
+      assert.equal(
+        out.stderr,
+        `tandem-mcp: run ${strategyRun.id} (single_worker) has no playbook.json: only playbook runs can be replayed\n`,
+      );
+      const unknown = io();
+      assert.equal(
+        await runsCommand(['replay', 'run-20000101T000000Z-abcdef', '--workspace', root], unknown),
+        1,
+      );
+      assert.match(unknown.stderr, /No run "run-20000101T000000Z-abcdef"/);
+      assert.equal(harness.services.store.size, 1, 'a replay was started');
+    });
+  });
+
   describe('panic', () => {
     it('engages as the human, shows the status, and releases with --yes', async () => {
       const before = await cli(['panic', 'status', '--json']);
@@ -215,6 +487,21 @@ describe('tandem-mcp commands without workers', function () {
       ['run', '--strategy', 'single_worker'],
       ['run', '--strategy', 'single_worker', '--prompt', 'x', '--writer', 'claude'],
       ['run', '--strategy', 'single_worker', '--prompt', 'x', '--workspace', path.join(workspace, 'missing')],
+      ['run', '--strategy', 'single_worker', '--prompt', 'x', 'y'],
+      ['run', '--strategy', 'single_worker', '--fallback', 'x'],
+      ['run', '--strategy', 'single_worker', '--input', 'writer=codex', 'x'],
+      ['run', '--playbook', 'handoff'],
+      ['run', '--playbook', 'handoff', '--strategy', 'single_worker', 'x'],
+      ['run', '--playbook', 'handoff', '--writer', 'gemini', 'x'],
+      ['run', '--playbook', 'nope', 'x'],
+      ['run', '--playbook', 'handoff', '--input', 'rounds=99', 'x'],
+      ['run', '--playbook', 'handoff', '--input', 'rounds', 'x'],
+      ['run', '--playbook', 'handoff', '--input', 'rounds=2', '--input', 'rounds=3', 'x'],
+      ['run', '--playbook', 'handoff', '--input', 'colour=blue', 'x'],
+      ['playbooks', '--bogus'],
+      ['playbooks', 'extra'],
+      ['runs', 'replay'],
+      ['runs', 'replay', 'a', 'b'],
       ['serve'],
       ['serve', '--workspace', '.', '--http', '70000'],
       ['serve', '--workspace', '.', '--concurrency', '0'],
@@ -269,9 +556,50 @@ describe('tandem-mcp commands without workers', function () {
   it('lists every command in help', async () => {
     const result = await cli(['help']);
     assert.equal(result.exitCode, 0);
-    for (const command of ['serve', 'run', 'runs list', 'runs show', 'panic engage', 'demo', 'probe']) {
+    for (const command of [
+      'serve',
+      'run',
+      'playbooks',
+      'runs list',
+      'runs show',
+      'runs replay',
+      'panic engage',
+      'demo',
+      'probe',
+    ]) {
       assert.match(result.stdout.text, new RegExp(`^  ${command}\\b`, 'm'), command);
     }
+  });
+});
+
+describe('playbook inputs on the command line', () => {
+  const handoff = builtinPlaybook('handoff');
+  assert.ok(handoff);
+
+  it('reads repeated --input key=value flags, splitting at the first =', () => {
+    assert.deepEqual(
+      [...parseInputFlags('run', ['rounds=2', 'verify=["node","-e","a=b"]'])],
+      [
+        ['rounds', '2'],
+        ['verify', '["node","-e","a=b"]'],
+      ],
+    );
+    for (const flags of [['rounds'], ['=2'], ['a=1', 'a=2']]) {
+      assert.throws(() => parseInputFlags('run', flags), UsageError, flags.join(' '));
+    }
+  });
+
+  it('parses a value as JSON when it can (numbers, arrays), as text otherwise, and a string input as text', () => {
+    const playbook = {
+      ...handoff.playbook,
+      inputs: { ...handoff.playbook.inputs, note: { type: 'string' as const, default: '' } },
+    };
+    assert.equal(inputValue(playbook, 'rounds', '2'), 2);
+    assert.equal(inputValue(playbook, 'writer', 'gemini'), 'gemini');
+    assert.deepEqual(inputValue(playbook, 'verify', '["npm","test"]'), ['npm', 'test']);
+    assert.equal(inputValue(playbook, 'note', '42'), '42');
+    assert.equal(inputValue(playbook, 'note', '"quoted"'), '"quoted"');
+    assert.equal(inputValue(playbook, 'unknown', 'true'), true);
   });
 });
 
@@ -297,6 +625,21 @@ describe('the CLI argument parser', () => {
 
   it('takes a value that looks like a flag for a flag that needs one', () => {
     assert.equal(parseArgs('t', ['id', '--workspace', '--json'], spec).string('workspace'), '--json');
+  });
+
+  it('collects a repeated flag and takes an optional positional when it is there', () => {
+    const repeated = {
+      flags: { input: 'repeated', json: 'boolean' },
+      optionalPositionals: ['TASK'],
+    } as const;
+    const parsed = parseArgs('t', ['--input', 'a=1', 'the task', '--input=b=2', '--json'], repeated);
+    assert.deepEqual(parsed.all('input'), ['a=1', 'b=2']);
+    assert.deepEqual(parsed.positionals, ['the task']);
+    assert.equal(parsed.has('input'), true);
+    const bare = parseArgs('t', [], repeated);
+    assert.deepEqual([bare.all('input'), bare.positionals, bare.has('input')], [[], [], false]);
+    assert.throws(() => parseArgs('t', ['one', 'two'], repeated), UsageError);
+    assert.throws(() => parseArgs('t', ['--input'], repeated), UsageError);
   });
 
   it('refuses unknown, repeated and valueless flags and extra or missing positionals', () => {

@@ -72,11 +72,11 @@ describe('MCP tools over loopback HTTP', function () {
     await harness?.close();
   });
 
-  it('serves the twelve tools and run_list to a client with the bearer token', async function () {
+  it('serves the fourteen tools and run_list to a client with the bearer token', async function () {
     const client = await connect(token);
     const { tools } = await client.listTools();
     const inMemory = await harness.client.listTools();
-    assert.equal(tools.length, 12);
+    assert.equal(tools.length, 14);
     assert.deepEqual(tools.map((tool) => tool.name).sort(), inMemory.tools.map((tool) => tool.name).sort());
     const listed = await callOk(client, 'run_list', { agentId: AGENT });
     assert.deepEqual(listed, { runs: [], nextBefore: null });

@@ -1,4 +1,4 @@
-// MCP Tasks for strategy_run and task_dispatch (experimental SDK API): a plain call answers as before, a
+// MCP Tasks for strategy_run, playbook_run and task_dispatch (experimental SDK API): a plain call answers as before, a
 // task call gets a task whose id is the run id, and the guardrails hold for both.
 import * as assert from 'node:assert/strict';
 import { CallToolResultSchema, type CallToolResult, type Task } from '@modelcontextprotocol/sdk/types.js';
@@ -58,10 +58,10 @@ describe('MCP Tasks (strategy_run, task_dispatch)', function () {
     await harness.close();
   });
 
-  it('offers exactly the two long tools as optional tasks', async function () {
+  it('offers exactly the three long tools as optional tasks', async function () {
     const { tools } = await harness.client.listTools();
     const offered = tools.filter((tool) => tool.execution?.taskSupport === 'optional').map((t) => t.name);
-    assert.deepEqual(offered.sort(), ['strategy_run', 'task_dispatch']);
+    assert.deepEqual(offered.sort(), ['playbook_run', 'strategy_run', 'task_dispatch']);
     assert.ok(harness.client.getServerCapabilities()?.tasks?.requests?.tools?.call);
   });
 

@@ -1,4 +1,4 @@
-// Specification of Tandem's twelve MCP tools, black box through the SDK client over an in-memory link,
+// Specification of Tandem's fourteen MCP tools (the playbook tools in detail in mcp-playbooks.test.ts), black box through the SDK client over an in-memory link,
 // with the fake worker adapters standing in for the codex and gemini CLIs.
 import * as assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
@@ -12,12 +12,21 @@ import { eventually, openHarness, type McpHarness, type Structured } from '../su
 const AGENT = 'agent-a';
 const OTHER = 'agent-b';
 
-const READ_ONLY_TOOLS = ['probe', 'worker_list', 'run_list', 'run_get', 'run_wait', 'panic_status'];
+const READ_ONLY_TOOLS = [
+  'probe',
+  'worker_list',
+  'run_list',
+  'run_get',
+  'run_wait',
+  'panic_status',
+  'playbook_list',
+];
 const WRITING_TOOLS = [
   'worker_spawn',
   'worker_stop',
   'task_dispatch',
   'strategy_run',
+  'playbook_run',
   'run_cancel',
   'panic_engage',
 ];
@@ -86,7 +95,7 @@ describe('MCP tools', function () {
   });
 
   describe('tools/list', function () {
-    it('lists exactly the twelve tools', async function () {
+    it('lists exactly the fourteen tools', async function () {
       const { tools } = await harness.client.listTools();
       assert.deepEqual(tools.map((tool) => tool.name).sort(), [...READ_ONLY_TOOLS, ...WRITING_TOOLS].sort());
     });

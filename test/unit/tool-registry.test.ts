@@ -88,6 +88,8 @@ describe('tool registry guardrails', function () {
         ['worker_spawn', (agentId) => ({ agentId, kind: 'gemini' })],
         ['task_dispatch', (agentId) => ({ agentId, workerId, prompt: '[[scenario:slow ms=3000]]' })],
         ['strategy_run', (agentId) => ({ agentId, strategy: 'single_worker', prompt: 'say hello' })],
+        ['playbook_list', (agentId) => ({ agentId })],
+        ['playbook_run', (agentId) => ({ agentId, playbook: 'single_worker', task: 'say hello' })],
         ['run_cancel', (agentId) => ({ agentId, runId })],
         ['worker_stop', (agentId) => ({ agentId, workerId })],
         ['panic_engage', (agentId) => ({ agentId, reason: 'parity test' })],
@@ -118,9 +120,9 @@ describe('tool registry guardrails', function () {
         );
       }
       // What the handlers recorded carries the agentId too.
-      assert.equal(harness.services.workers.get(workerId).owner, `parity-6.worker_spawn:x@y`);
-      assert.equal(harness.services.store.get(runId).owner, `parity-7.task_dispatch:x@y`);
-      assert.equal(harness.services.panic.status().engagedBy, `parity-11.panic_engage:x@y`);
+      assert.equal(harness.services.workers.get(workerId).owner, idFor('worker_spawn'));
+      assert.equal(harness.services.store.get(runId).owner, idFor('task_dispatch'));
+      assert.equal(harness.services.panic.status().engagedBy, idFor('panic_engage'));
     });
 
     it('refuses a call without agentId, naming agentId, before any handler runs', async function () {
@@ -197,6 +199,11 @@ describe('tool registry guardrails', function () {
           prompt: '[[scenario:write path=panic.txt]]',
           waitSeconds: 1,
         },
+        playbook_run: {
+          playbook: 'single_worker',
+          task: '[[scenario:write path=panic.txt]]',
+          waitSeconds: 1,
+        },
         run_cancel: { runId: done.id },
       };
       const mutating = harness.registry.list().filter((tool) => tool.mutating);
@@ -217,6 +224,7 @@ describe('tool registry guardrails', function () {
         run_get: { runId: done.id },
         run_wait: { runId: done.id, timeoutSeconds: 0 },
         panic_status: {},
+        playbook_list: {},
       };
       const readOnly = harness.registry
         .list()

@@ -85,6 +85,10 @@ export interface PlaybookTrace {
   task: string;
   inputs: Record<string, unknown>;
   apply: ApplyPolicy;
+  /** The run-level policy, models and folder, so a replay runs the same way. */
+  resilience: Resilience | null;
+  models: Partial<Record<WorkerKind, string>>;
+  cwd: string | null;
   entries: TraceEntry[];
 }
 
@@ -910,6 +914,9 @@ export class PlaybookExecution {
       task: this.input.task,
       inputs: this.input.inputs,
       apply: this.policy,
+      resilience: this.input.resilience ?? null,
+      models: this.input.models ?? {},
+      cwd: this.input.cwd ?? null,
       entries: sortTrace(this.entries),
     };
     await this.context.store.writeRunFile(

@@ -12,6 +12,8 @@ const EXTENSION_ID = 'tandem-dev.tandem';
 const TOOL_NAMES = [
   'panic_engage',
   'panic_status',
+  'playbook_list',
+  'playbook_run',
   'probe',
   'run_cancel',
   'run_get',
@@ -133,7 +135,7 @@ describe('Tandem in the VS Code extension host', function () {
     assert.equal(extension.exports.runningServers().length, 0, 'no server runs before one is started');
   });
 
-  it("starting the MCP servers lists Tandem's 12 tools", async function () {
+  it("starting the MCP servers lists Tandem's 14 tools", async function () {
     this.timeout(120_000);
     // The definitions reach the workbench a moment after provideMcpServerDefinitions answered; a start before
     // that finds no Tandem server, so it is repeated until the tools are live.
