@@ -21,17 +21,18 @@ import {
   runWhat,
   type RunRecord,
   type RunStatus,
+  type Severity,
   type StepRecord,
   type StrategyName,
 } from './model';
 import type { PanicSwitch } from './panic';
 import { runPlaybook, type PlaybookRunInput } from './playbook/engine';
-import type { Step } from './playbook/schema';
+import { builtinPlaybook } from './playbook/library';
+import { resolveInputs, type Step } from './playbook/schema';
 import { parseReview, writerPrompt } from './prompts';
 import type { CapturedChange, Isolation } from './isolation';
 import { DispatchQueue } from './queue';
 import type { RunStore } from './run-store';
-import { runStrategy, type StrategyOptions } from './strategies';
 import { SUMMARY_SCHEMA_VERSION, renderSummaryMarkdown, type ChangeRecord, type RunSummary } from './summary';
 
 /** How a run gets isolated copies of the workspace and applies a chosen change back. */
@@ -70,6 +71,18 @@ export interface DispatchInput {
   prompt: string;
   role: Role;
   apply?: ApplyPolicy;
+  /** Folder to work in, relative to the workspace root (already checked against the jail). */
+  cwd?: string;
+}
+
+export interface StrategyOptions {
+  /** The writer for single_worker and security_redteam_pass (default codex). */
+  writer?: WorkerKind;
+  /** When a change reaches the workspace (default: if the review approves). */
+  apply?: ApplyPolicy;
+  /** security_redteam_pass: a finding this severe or worse blocks the change (default high). */
+  blockAt?: Severity;
+  models?: Partial<Record<WorkerKind, string>>;
   /** Folder to work in, relative to the workspace root (already checked against the jail). */
   cwd?: string;
 }
@@ -388,15 +401,30 @@ export class Orchestrator {
 
   async startStrategy(input: StrategyInput): Promise<RunRecord> {
     await this.refuseWhenPanicking();
-    const workers = strategyWorkers(input);
+    // A strategy is its built-in playbook run by the engine; the record keeps the strategy's name.
+    const loaded = builtinPlaybook(input.strategy);
+    if (!loaded) throw new Error(`No built-in playbook carries out the strategy ${input.strategy}.`);
+    const inputs = resolveInputs(loaded.playbook, strategyInputs(input), loaded.source);
     const run = await this.store.create({
       kind: 'strategy',
       strategy: input.strategy,
+      playbook: { name: loaded.playbook.name, hash: loaded.hash, source: loaded.source },
       owner: input.owner,
       prompt: input.prompt,
-      workers,
+      workers: strategyWorkers(input),
     });
-    this.launch(run, (context) => runStrategy(context, input));
+    const playbookInput: PlaybookRunInput = {
+      owner: input.owner,
+      task: input.prompt,
+      playbook: loaded.playbook,
+      source: loaded.source,
+      hash: loaded.hash,
+      inputs,
+      ...(input.apply ? { apply: input.apply } : {}),
+      ...(input.models ? { models: input.models } : {}),
+      ...(input.cwd ? { cwd: input.cwd } : {}),
+    };
+    this.launch(run, (context) => runPlaybook(context, playbookInput), inputs);
     return run;
   }
 
@@ -653,6 +681,19 @@ function playbookWorkers(input: PlaybookRunInput): string[] {
   };
   visit(input.playbook.steps);
   return ['codex', 'gemini'].filter((kind) => kinds.has(kind));
+}
+
+/** The strategy's options as its playbook's inputs (the writer only where the strategy lets one choose). */
+function strategyInputs(input: StrategyInput): Record<string, unknown> {
+  const writer = input.writer ? { writer: input.writer } : {};
+  switch (input.strategy) {
+    case 'single_worker':
+      return writer;
+    case 'security_redteam_pass':
+      return { ...writer, ...(input.blockAt ? { block_at: input.blockAt } : {}) };
+    default:
+      return {};
+  }
 }
 
 function strategyWorkers(input: StrategyInput): string[] {

@@ -297,7 +297,10 @@ describe('playbooks with the real CLIs against the offline model', function () {
       assert.equal(blocked.steps[1]?.findings.length, 1);
       assert.equal(blocked.run.applied, false);
       assert.equal(existsSync(file('risky.txt')), false);
-      assert.match(blocked.run.decision ?? '', /Not applied \(its condition does not hold\)/);
+      assert.match(
+        blocked.run.decision ?? '',
+        /Not applied: redteam by gemini succeeded; redteam by gemini found 1 finding\(s\) at or above high/,
+      );
 
       const passed = await run(
         'security_redteam_pass',
@@ -335,7 +338,7 @@ describe('playbooks with the real CLIs against the offline model', function () {
       assert.deepEqual(sequence(result.steps), ['write:codex:succeeded', 'review:gemini:failed']);
       assert.match(
         result.run.outcome ?? '',
-        /the review \(review, gemini\) failed.*What was written is kept in the run folder/,
+        /the reviewer \(gemini\) failed in review: .*What was written is kept in the run folder/,
       );
       assert.equal(result.run.applied, false);
       assert.equal(existsSync(file('kept.txt')), false);

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { runProcess } from '../../src/core/exec';
 import { openServices, type TandemServices } from '../../src/mcp/services';
 import type { RunRecord, StrategyName } from '../../src/orchestrator/model';
-import type { StrategyOptions } from '../../src/orchestrator/strategies';
+import type { StrategyOptions } from '../../src/orchestrator/orchestrator';
 import type { RunSummary } from '../../src/orchestrator/summary';
 import { OfflineModelServer } from '../../src/offline/model-server';
 import { CODEX_BIN, GEMINI_BIN, scratchDir } from '../support/real-cli';
@@ -122,7 +122,7 @@ describe('the five strategies with the real CLIs against the offline model', fun
     assert.equal(existsSync(path.join(root, 'rejected.txt')), false);
     assert.match(record.decision ?? '', /requested changes/);
     assert.equal(summary.steps[1]?.findings[0]?.severity, 'high');
-    const patch = await services.store.readRunFile(record.id, 'changes-gemini.patch');
+    const patch = await services.store.readRunFile(record.id, 'changes-write.patch');
     assert.match(patch ?? '', /rejected\.txt/);
   });
 
@@ -138,10 +138,13 @@ describe('the five strategies with the real CLIs against the offline model', fun
     assert.equal(readFileSync(path.join(root, 'both.txt'), 'utf8'), 'from-gemini');
     assert.match(record.decision ?? '', /gemini/);
     assert.deepEqual(summary.changes.map((change) => [change.label, change.applied]).sort(), [
-      ['codex', false],
-      ['gemini', true],
+      ['write_codex', false],
+      ['write_gemini', true],
     ]);
-    assert.match((await services.store.readRunFile(record.id, 'changes-codex.patch')) ?? '', /from-codex/);
+    assert.match(
+      (await services.store.readRunFile(record.id, 'changes-write_codex.patch')) ?? '',
+      /from-codex/,
+    );
     assert.equal(summary.steps.length, 4);
   });
 
@@ -152,7 +155,7 @@ describe('the five strategies with the real CLIs against the offline model', fun
     );
     assert.equal(blocked.record.applied, false);
     assert.equal(existsSync(path.join(root, 'risky.txt')), false);
-    assert.match(blocked.record.outcome ?? '', /Blocked/);
+    assert.match(blocked.record.decision ?? '', /found 1 finding\(s\) at or above high/);
     assert.deepEqual(
       blocked.summary.steps.map((step) => [step.workerKind, step.role]),
       [
@@ -186,7 +189,7 @@ describe('the five strategies with the real CLIs against the offline model', fun
     assert.equal(record.status, 'partial');
     assert.equal(record.applied, false);
     assert.equal(summary.steps[1]?.status, 'rate_limited');
-    assert.match((await services.store.readRunFile(record.id, 'changes-codex.patch')) ?? '', /kept\.txt/);
+    assert.match((await services.store.readRunFile(record.id, 'changes-write.patch')) ?? '', /kept\.txt/);
   });
 
   it('cancellation kills every worker process of the run', async () => {

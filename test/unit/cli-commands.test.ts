@@ -290,7 +290,10 @@ describe('tandem-mcp commands without workers', function () {
         ['playbook', 'human', 'succeeded', false, 'handoff'],
       );
       assert.match(out.stderr, new RegExp(`^tandem-mcp: run ${run.id} \\(playbook:handoff\\) in `, 'm'));
-      assert.match(out.stderr, /^\[\d+\] Run succeeded: handoff finished\.$/m);
+      assert.match(
+        out.stderr,
+        /^\[\d+\] Run succeeded: write by codex succeeded, review by gemini: approve, revise by codex succeeded\.$/m,
+      );
       assert.equal(out.stdout, await harness.services.store.readRunFile(run.id, 'summary.md'));
       assert.equal(existsSync(path.join(root, 'h.txt')), false, 'apply never');
       const trace = JSON.parse(
@@ -412,10 +415,13 @@ describe('tandem-mcp commands without workers', function () {
     });
 
     it('runs replay: refuses a run that is not a playbook run, and an unknown run (exit 1)', async () => {
-      const strategyRun = await harness.services.orchestrator.startStrategy({
+      // A dispatch runs no playbook (strategies do: they are built-in playbooks).
+      const { worker } = await harness.services.workers.spawn({ kind: 'codex', owner: 'agent-a' });
+      const strategyRun = await harness.services.orchestrator.dispatch({
         owner: 'agent-a',
-        strategy: 'single_worker',
+        workerId: worker.id,
         prompt: 'say hello',
+        role: 'writer',
       });
       await harness.services.orchestrator.finished(strategyRun.id);
       const out = io();
@@ -423,7 +429,7 @@ describe('tandem-mcp commands without workers', function () {
       assert.equal(out.stdout, '');
       assert.equal(
         out.stderr,
-        `tandem-mcp: run ${strategyRun.id} (single_worker) has no playbook.json: only playbook runs can be replayed\n`,
+        `tandem-mcp: run ${strategyRun.id} (task) has no playbook.json: only playbook runs can be replayed\n`,
       );
       const unknown = io();
       assert.equal(

@@ -379,7 +379,10 @@ describe('MCP tools', function () {
       );
       assert.equal(result.run.status, 'succeeded');
       assert.equal(result.run.applied, false);
-      assert.match(result.run.outcome ?? '', /Blocked by the red team/);
+      assert.match(
+        result.run.decision ?? '',
+        /^Not applied: .*redteam by gemini found 1 finding\(s\) at or above high/,
+      );
       assert.equal(existsSync(path.join(harness.root, 'risky.txt')), false);
     });
 

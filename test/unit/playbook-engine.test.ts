@@ -102,7 +102,7 @@ describe('playbook engine (fake CLIs)', function () {
     assert.deepEqual(json.playbookInputs, { writer: 'codex', rounds: 2 });
     assert.match(
       json.decisions.at(-1)?.message ?? '',
-      /^Applied write by codex \(1 files, \+1 -0\): its condition holds\.$/,
+      /^Applied write by codex \(1 files, \+1 -0\): review by gemini approved with no findings\.$/,
     );
     const markdown = (await harness.services.store.readRunFile(result.run.id, 'summary.md')) ?? '';
     assert.match(
@@ -129,7 +129,10 @@ describe('playbook engine (fake CLIs)', function () {
     ]);
     assert.equal(result.run.applied, false);
     assert.equal(existsSync(file('never.txt')), false);
-    assert.match(result.run.decision ?? '', /Not applied \(its condition does not hold\)/);
+    assert.match(
+      result.run.decision ?? '',
+      /^Not applied: review by gemini requested changes with 1 finding \(worst: high\)\. The patch is kept in the run folder \(changes-revise-2\.patch\)\.$/,
+    );
   });
 
   it('plan_then_write: the other CLI plans, the writer gets the plan, the check reviews against it', async function () {
@@ -200,7 +203,10 @@ describe('playbook engine (fake CLIs)', function () {
   it('fails the run, nothing written, when the writer fails and no fallback is allowed', async function () {
     const result = await run('single_worker', '[[role:writer scenario=http500]] Add nothing.');
     assert.equal(result.run.status, 'failed');
-    assert.match(result.run.outcome ?? '', /the writer \(write, codex\) failed/);
+    assert.match(
+      result.run.outcome ?? '',
+      /^single_worker stopped: the writer \(codex\) failed in write: HTTP 500 from the model\.$/,
+    );
   });
 
   it("ends partial when the reviewer fails, keeping the writer's change in the run folder (not applied)", async function () {
@@ -209,7 +215,10 @@ describe('playbook engine (fake CLIs)', function () {
       '[[role:reviewer scenario=http500]] [[scenario:write path=kept.txt]] Add kept.txt.',
     );
     assert.equal(result.run.status, 'partial');
-    assert.match(result.run.outcome ?? '', /the review \(review, gemini\) failed.*kept in the run folder/);
+    assert.match(
+      result.run.outcome ?? '',
+      /the reviewer \(gemini\) failed in review: .*\. What was written is kept in the run folder\./,
+    );
     assert.equal(result.run.applied, false);
     assert.equal(existsSync(file('kept.txt')), false);
     const patch = await harness.services.store.readRunFile(result.run.id, 'changes-write.patch');

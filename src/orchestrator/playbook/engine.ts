@@ -176,6 +176,14 @@ function formatFindings(findings: readonly Finding[]): string {
     .join('\n');
 }
 
+function describeFindings(findings: readonly Finding[]): string {
+  if (findings.length === 0) return 'no findings';
+  let worst: Severity = 'info';
+  for (const finding of findings)
+    if (severityRank(finding.severity) > severityRank(worst)) worst = finding.severity;
+  return `${findings.length} finding${findings.length === 1 ? '' : 's'} (worst: ${worst})`;
+}
+
 function sha256(text: string): string {
   return createHash('sha256').update(text).digest('hex');
 }
@@ -250,9 +258,10 @@ export class PlaybookExecution {
     if (stop) {
       const status: RunStatus = written ? 'partial' : 'failed';
       const kept = written ? ' What was written is kept in the run folder.' : '';
+      const reason = /[.!?]$/.test(stop.reason) ? stop.reason : `${stop.reason}.`;
       return {
         status,
-        outcome: `${playbook.name} stopped: ${stop.reason}${kept}`,
+        outcome: `${playbook.name} stopped: ${reason}${kept}`,
         decision,
         applied: this.applied,
       };
@@ -260,12 +269,26 @@ export class PlaybookExecution {
     if (this.partialReasons.length > 0) {
       return {
         status: 'partial',
-        outcome: `${playbook.name} finished with problems: ${this.partialReasons.join(' ')}`,
+        outcome: `${this.workDone()}; but ${this.partialReasons.join(' ')}`,
         decision,
         applied: this.applied,
       };
     }
-    return { status: 'succeeded', outcome: `${playbook.name} finished.`, decision, applied: this.applied };
+    return { status: 'succeeded', outcome: `${this.workDone()}.`, decision, applied: this.applied };
+  }
+
+  /** What the workers did, in order: "write by codex succeeded, review by gemini: approve". */
+  private workDone(): string {
+    const parts: string[] = [];
+    for (const [id, result] of this.results) {
+      if (result.type === 'review') parts.push(`${id} by ${result.kind}: ${result.verdict ?? result.status}`);
+      else if (result.type === 'plan' || result.type === 'write')
+        parts.push(`${id} by ${result.kind} ${result.status}`);
+      else if (result.type === 'verify') {
+        parts.push(`${id} ${result.passed === null ? 'skipped' : result.passed ? 'passed' : 'failed'}`);
+      } else parts.push(`${id}: ${result.chosen ?? 'none'} chosen`);
+    }
+    return parts.length > 0 ? parts.join(', ') : 'No step ran';
   }
 
   // ---- structure ----
@@ -463,7 +486,7 @@ export class PlaybookExecution {
     });
     if (!ok)
       throw new Stop(
-        `the plan (${step.id}, ${kind}) ${result.status}: ${result.errorMessage ?? 'no detail'}`,
+        `the planner (${kind}) ${result.status} in ${step.id}: ${result.errorMessage ?? 'no detail'}`,
         result.status === 'cancelled',
       );
   }
@@ -529,7 +552,7 @@ export class PlaybookExecution {
     }
     if (!ok) {
       throw new Stop(
-        `the writer (${step.id}, ${kind}) ${result.status}: ${result.errorMessage ?? 'no detail'}`,
+        `the writer (${kind}) ${result.status} in ${step.id}: ${result.errorMessage ?? 'no detail'}`,
         result.status === 'cancelled',
       );
     }
@@ -596,7 +619,7 @@ export class PlaybookExecution {
     this.reviewOf.set(step.of, step.id);
     if (!ok) {
       throw new Stop(
-        `the review (${step.id}, ${kind}) ${result.status}: ${result.errorMessage ?? 'no detail'}`,
+        `the ${step.mode === 'redteam' ? 'red team' : 'reviewer'} (${kind}) ${result.status} in ${step.id}: ${result.errorMessage ?? 'no detail'}`,
         result.status === 'cancelled',
       );
     }
@@ -765,8 +788,7 @@ export class PlaybookExecution {
       reason = target.explanation;
     } else {
       wanted = step.when === undefined ? true : this.evaluate(step.when);
-      reason =
-        step.when === undefined ? 'no condition' : `its condition ${wanted ? 'holds' : 'does not hold'}`;
+      reason = step.when === undefined ? 'no review was asked for' : this.explain(step.when);
     }
     const written = this.results.get(writeId);
     if (written?.type !== 'write' || written.change === null || written.changeRecord === null) {
@@ -781,7 +803,7 @@ export class PlaybookExecution {
       return this.decideApply(
         position,
         step.id,
-        `Not applied (${why}); the patch is kept in the run folder (${written.changeRecord.patchFile ?? 'none'}).`,
+        `Not applied: ${why}. The patch is kept in the run folder (${written.changeRecord.patchFile ?? 'none'}).`,
       );
     }
     try {
@@ -810,6 +832,54 @@ export class PlaybookExecution {
   }
 
   // ---- conditions and templates ----
+
+  /** The facts a condition looks at, as a sentence for the record ("review by gemini approved with no findings"). */
+  explain(condition: Condition): string {
+    const who = (id: string): string => {
+      const result = this.results.get(id);
+      return result && 'kind' in result ? `${id} by ${result.kind}` : id;
+    };
+    if ('verdict' in condition) {
+      const review = this.results.get(condition.verdict.step);
+      if (review?.type !== 'review') return `${condition.verdict.step} did not run`;
+      const said =
+        review.verdict === 'approve'
+          ? 'approved'
+          : review.verdict === 'request_changes'
+            ? 'requested changes'
+            : 'gave no readable verdict';
+      return `${who(condition.verdict.step)} ${said} with ${describeFindings(review.findings)}`;
+    }
+    if ('findingsAtLeast' in condition) {
+      const { step, severity } = condition.findingsAtLeast;
+      const review = this.results.get(step);
+      if (review?.type !== 'review') return `${step} did not run`;
+      const threshold = (
+        typeof severity === 'string' ? severity : this.input.inputs[severity.input]
+      ) as Severity;
+      const hits = review.findings.filter(
+        (finding) => severityRank(finding.severity) >= severityRank(threshold),
+      );
+      return hits.length === 0
+        ? `${who(step)} found nothing at or above ${threshold} (${describeFindings(review.findings)})`
+        : `${who(step)} found ${hits.length} finding(s) at or above ${threshold} (${hits.map((f) => f.title).join('; ')})`;
+    }
+    if ('succeeded' in condition) {
+      const result = this.results.get(condition.succeeded);
+      if (!result) return `${condition.succeeded} did not run`;
+      if (result.type === 'verify')
+        return `${condition.succeeded} ${result.passed ? 'passed' : 'did not pass'}`;
+      return `${who(condition.succeeded)} ${'status' in result ? result.status : 'ran'}`;
+    }
+    if ('passed' in condition) {
+      const result = this.results.get(condition.passed);
+      if (result?.type !== 'verify') return `${condition.passed} did not run`;
+      return `${condition.passed} ${result.passed === true ? 'passed' : result.passed === false ? 'failed' : 'had no command to run'}`;
+    }
+    if ('all' in condition) return condition.all.map((inner) => this.explain(inner)).join('; ');
+    if ('any' in condition) return condition.any.map((inner) => this.explain(inner)).join('; ');
+    return this.explain(condition.not);
+  }
 
   /** A condition on a step that has not run is false (so `not` of it is true). */
   evaluate(condition: Condition): boolean {
