@@ -18,6 +18,7 @@ const moduleLoadedAt = performance.now();
 
 export const MCP_PROVIDER_ID = 'tandem.mcp';
 export const SHOW_OUTPUT_COMMAND = 'tandem.showOutput';
+export const RESTART_SERVERS_COMMAND = 'tandem.restartServers';
 /** What provideMcpServerDefinitions hands out before a server runs; resolve fills in the real address. */
 const UNRESOLVED_URI = 'http://127.0.0.1/mcp';
 const LOG_TAIL_LINES = 200;
@@ -219,10 +220,30 @@ export function activate(context: vscode.ExtensionContext): TandemExtensionApi {
     }),
     vscode.workspace.onDidChangeConfiguration((event) => {
       if (event.affectsConfiguration(SETTINGS_SECTION)) {
-        log(
-          'settings changed: they apply to Tandem servers started from now on (reload the window to restart)',
-        );
+        log('settings changed: they apply to Tandem servers started from now on (Tandem: Restart Servers)');
       }
+    }),
+    vscode.commands.registerCommand(RESTART_SERVERS_COMMAND, async (raw?: unknown) => {
+      // Runs in progress are cancelled by a restart: ask first, unless the caller confirmed.
+      const confirmed =
+        typeof raw === 'object' && raw !== null && (raw as { confirmed?: unknown }).confirmed === true;
+      const running = servers.running();
+      const active = running.reduce((sum, entry) => sum + entry.server.services.orchestrator.runningCount, 0);
+      if (active > 0 && !confirmed) {
+        const answer = await vscode.window.showWarningMessage(
+          `Restart Tandem? ${active} run(s) in progress will be cancelled.`,
+          { modal: true },
+          'Restart',
+        );
+        if (answer !== 'Restart') return 0;
+      }
+      await Promise.all(running.map((entry) => servers.stop(entry.folder.key)));
+      changed.fire();
+      hub.serversChanged();
+      // Each server reads its state from disk again on start: runs a dead process left become interrupted.
+      const started = await hub.openAll();
+      log(`restarted ${started.length} Tandem server(s)`);
+      return started.length;
     }),
   );
 

@@ -86,6 +86,7 @@ export async function openServices(options: ServicesOptions): Promise<TandemServ
     cleanupIsolation: (live) => cleanupIsolation(isolationDir, live),
     concurrency: options.concurrency ?? 4,
     ...(options.limits ? { limits: options.limits } : {}),
+    ...(options.log ? { log: options.log } : {}),
   });
   if (options.recover !== false) {
     await orchestrator.recover();

@@ -51,6 +51,8 @@ export interface OrchestratorOptions {
   cleanupIsolation?: (liveRunIds: string[]) => Promise<string[]>;
   concurrency: number;
   limits?: Partial<StepLimits>;
+  /** Where notices go (recovery problems). */
+  log?: (line: string) => void;
 }
 
 export type OrchestratorErrorCode = 'PANIC_ENGAGED' | 'NOT_OWNER' | 'RUN_FINISHED' | 'RUN_ELSEWHERE';
@@ -337,6 +339,7 @@ export class Orchestrator {
   private readonly cleanupIsolation: ((liveRunIds: string[]) => Promise<string[]>) | undefined;
   private readonly live = new Map<string, LiveRun>();
   private readonly listeners = new Set<(run: RunRecord) => void>();
+  private readonly log: ((line: string) => void) | undefined;
   private readonly stepListeners = new Set<(runId: string, step: StepRecord) => void>();
 
   constructor(options: OrchestratorOptions) {
@@ -348,6 +351,7 @@ export class Orchestrator {
     this.cleanupIsolation = options.cleanupIsolation;
     this.queue = new DispatchQueue(options.concurrency);
     this.limits = options.limits ?? {};
+    this.log = options.log;
   }
 
   /** Called with the run record on every status change (for views and status bars). */
@@ -615,38 +619,48 @@ export class Orchestrator {
     const recovered: RunRecord[] = [];
     for (const run of this.store.unfinished()) {
       if (this.live.has(run.id)) continue;
-      // Alive owners include this very process (another services object on the same workspace).
-      const ownerAlive = isSameProcessAlive({
-        pid: run.host.pid,
-        startTime: run.host.startTime ?? undefined,
-      });
-      if (ownerAlive) continue;
-      const events = await this.store.readEvents(run.id);
-      let killed = 0;
-      for (const event of events) {
-        const pid = event.data?.pid;
-        if (event.type !== 'step_progress' || typeof pid !== 'number') continue;
-        const startTime = typeof event.data?.startTime === 'string' ? event.data.startTime : undefined;
-        if (!isSameProcessAlive({ pid, startTime })) continue;
-        signalTree(pid, [{ pid, startTime }], 'SIGKILL');
-        killed += 1;
+      try {
+        const updated = await this.recoverRun(run);
+        if (updated) recovered.push(updated);
+      } catch (error) {
+        // One damaged run must not keep the server from starting; it stays as it is, and says why.
+        this.log?.(`recovery of ${run.id} failed: ${(error as Error).message}`);
       }
-      const outcome = `Interrupted: the server running it (pid ${run.host.pid}) stopped before it finished${killed ? `; ${killed} leftover process group(s) killed` : ''}.`;
-      const updated = await this.store.update(run.id, {
-        status: 'interrupted',
-        endedAt: new Date().toISOString(),
-        outcome,
-      });
-      await this.store.appendEvent(run.id, {
-        type: 'run_finished',
-        message: outcome,
-        data: { status: 'interrupted', killed },
-      });
-      recovered.push(updated);
     }
     const live = [...this.store.unfinished().map((run) => run.id), ...this.live.keys()];
     await this.cleanupIsolation?.(live);
     return recovered;
+  }
+
+  private async recoverRun(run: RunRecord): Promise<RunRecord | undefined> {
+    // Alive owners include this very process (another services object on the same workspace).
+    const ownerAlive = isSameProcessAlive({
+      pid: run.host.pid,
+      startTime: run.host.startTime ?? undefined,
+    });
+    if (ownerAlive) return undefined;
+    const events = await this.store.readEvents(run.id);
+    let killed = 0;
+    for (const event of events) {
+      const pid = event.data?.pid;
+      if (event.type !== 'step_progress' || typeof pid !== 'number') continue;
+      const startTime = typeof event.data?.startTime === 'string' ? event.data.startTime : undefined;
+      if (!isSameProcessAlive({ pid, startTime })) continue;
+      signalTree(pid, [{ pid, startTime }], 'SIGKILL');
+      killed += 1;
+    }
+    const outcome = `Interrupted: the server running it (pid ${run.host.pid}) stopped before it finished${killed ? `; ${killed} leftover process group(s) killed` : ''}.`;
+    const updated = await this.store.update(run.id, {
+      status: 'interrupted',
+      endedAt: new Date().toISOString(),
+      outcome,
+    });
+    await this.store.appendEvent(run.id, {
+      type: 'run_finished',
+      message: outcome,
+      data: { status: 'interrupted', killed },
+    });
+    return updated;
   }
 
   /** Cancels everything and waits: for deactivate and server shutdown. */

@@ -310,7 +310,15 @@ export class RunStore {
       const seq = await this.seqFor(id);
       this.nextSeq.set(id, seq + 1);
       const full = this.redactor.redactValue({ seq, time: new Date().toISOString(), ...event }) as RunEvent;
-      await appendFile(this.eventsPath(id), JSON.stringify(full) + '\n', { mode: 0o600 });
+      const line = JSON.stringify(full) + '\n';
+      try {
+        await appendFile(this.eventsPath(id), line, { mode: 0o600 });
+      } catch (error) {
+        // A run whose folder is gone (damaged or hand-edited state) still gets its events written.
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+        await mkdir(this.runDir(id), { recursive: true });
+        await appendFile(this.eventsPath(id), line, { mode: 0o600 });
+      }
       this.emitter.emit(id, full);
       return full;
     });

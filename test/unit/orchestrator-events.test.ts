@@ -1,6 +1,7 @@
 // What the editor's views hear from the orchestrator: a step starting and ending, the steps working right now,
 // and a finished run already gone from the running count when its listeners are told.
 import assert from 'node:assert/strict';
+import { appendFileSync } from 'node:fs';
 import { eventually, openHarness, type McpHarness } from '../support/mcp-harness';
 
 describe('orchestrator events for views', function () {
@@ -82,5 +83,46 @@ describe('orchestrator events for views', function () {
       prompt: '[[scenario:reply text=done]] quick',
     });
     assert.equal((await orchestrator.finished(run.id)).status, 'succeeded');
+  });
+});
+
+describe('start-up recovery on damaged state', function () {
+  it('marks a run left running by a dead process interrupted even when its folder is gone, and starts', async function () {
+    const first = await openHarness();
+    const root = first.root;
+    const id = 'run-20260101T000000Z-dead02';
+    const now = new Date().toISOString();
+    const record = {
+      id,
+      kind: 'strategy',
+      strategy: 'single_worker',
+      owner: 'agent-gone',
+      prompt: 'Left running.',
+      status: 'running',
+      createdAt: now,
+      startedAt: now,
+      endedAt: null,
+      workers: ['codex'],
+      stepCount: 0,
+      outcome: null,
+      decision: null,
+      applied: false,
+      host: { pid: 4_194_001, startTime: '1' },
+    };
+    appendFileSync(first.services.store.indexPath, `${JSON.stringify(record)}\n`);
+    await first.close({ keepRoot: true });
+    const second = await openHarness({ root });
+    try {
+      const recovered = second.services.store.get(id);
+      assert.equal(recovered.status, 'interrupted');
+      assert.equal(recovered.playbook, null, 'an older record without a playbook field reads as null');
+      const events = await second.services.store.readEvents(id);
+      assert.deepEqual(
+        events.map((event) => event.type),
+        ['run_finished'],
+      );
+    } finally {
+      await second.close();
+    }
   });
 });
