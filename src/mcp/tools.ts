@@ -262,6 +262,13 @@ async function startedReply(
   };
 }
 
+/** What every tool that starts a run changing files declares: its reply, and that it mutates. */
+const startsWorkOnFiles = {
+  output: runStarted,
+  mutating: true,
+  annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: true },
+} as const;
+
 function requireTrusted(services: TandemServices): void {
   if (!services.trusted) {
     throw new ToolError(
@@ -365,9 +372,7 @@ export function defineTools(registry: ToolRegistry, services: TandemServices): v
       cwd: cwdSchema,
       waitSeconds: waitSecondsSchema,
     },
-    output: runStarted,
-    mutating: true,
-    annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: true },
+    ...startsWorkOnFiles,
     handler: async (context, input) => {
       requireTrusted(services);
       const cwd = input.cwd === undefined ? undefined : await services.relativeCwd(input.cwd);
@@ -404,9 +409,7 @@ export function defineTools(registry: ToolRegistry, services: TandemServices): v
       cwd: cwdSchema,
       waitSeconds: waitSecondsSchema,
     },
-    output: runStarted,
-    mutating: true,
-    annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: true },
+    ...startsWorkOnFiles,
     handler: async (context, input) => {
       requireTrusted(services);
       const cwd = input.cwd === undefined ? undefined : await services.relativeCwd(input.cwd);
@@ -479,9 +482,7 @@ export function defineTools(registry: ToolRegistry, services: TandemServices): v
       cwd: cwdSchema,
       waitSeconds: waitSecondsSchema,
     },
-    output: runStarted,
-    mutating: true,
-    annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: true },
+    ...startsWorkOnFiles,
     handler: async (context, input) => {
       requireTrusted(services);
       const cwd = input.cwd === undefined ? undefined : await services.relativeCwd(input.cwd);

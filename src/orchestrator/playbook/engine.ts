@@ -558,21 +558,27 @@ export class PlaybookExecution {
     }
   }
 
+  /** The write a step looks at, when it made a change; otherwise the step is traced as skipped. */
+  private async changeOf(
+    step: { id: string; of: string },
+    position: number[],
+    what: string,
+  ): Promise<(Extract<Result, { type: 'write' }> & { change: CapturedChange }) | undefined> {
+    const written = this.results.get(step.of);
+    if (written?.type === 'write' && written.change !== null) {
+      return written as Extract<Result, { type: 'write' }> & { change: CapturedChange };
+    }
+    await this.trace({ position, kind: 'skip', id: step.id, message: `${step.of} has no change to ${what}` });
+    return undefined;
+  }
+
   private async review(
     step: Extract<Step, { type: 'review' }>,
     position: number[],
     rounds: number[],
   ): Promise<void> {
-    const written = this.results.get(step.of);
-    if (written?.type !== 'write' || written.change === null) {
-      await this.trace({
-        position,
-        kind: 'skip',
-        id: step.id,
-        message: `${step.of} has no change to review`,
-      });
-      return;
-    }
+    const written = await this.changeOf(step, position, 'review');
+    if (!written) return;
     const change = written.change;
     const focus = step.focus === undefined ? undefined : this.render(step.focus);
     const task = this.input.task;
@@ -653,16 +659,8 @@ export class PlaybookExecution {
   }
 
   private async verify(step: Extract<Step, { type: 'verify' }>, position: number[]): Promise<void> {
-    const written = this.results.get(step.of);
-    if (written?.type !== 'write' || written.change === null) {
-      await this.trace({
-        position,
-        kind: 'skip',
-        id: step.id,
-        message: `${step.of} has no change to verify`,
-      });
-      return;
-    }
+    const written = await this.changeOf(step, position, 'verify');
+    if (!written) return;
     const cwd = this.cwdIn(written.copy.dir);
     const command = await this.verifyCommand(step, cwd);
     if (command === null) {

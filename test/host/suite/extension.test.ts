@@ -7,8 +7,8 @@ import path from 'node:path';
 import * as vscode from 'vscode';
 import type { TandemExtensionApi } from '../../../src/extension/extension';
 import { DEFAULT_WRITE_CONTENT } from '../../../src/offline/model-server';
+import { EXTENSION_ID, sleep } from './helpers';
 
-const EXTENSION_ID = 'tandem-dev.tandem';
 const TOOL_NAMES = [
   'panic_engage',
   'panic_status',
@@ -26,8 +26,6 @@ const TOOL_NAMES = [
   'worker_stop',
 ];
 const AGENT_ID = 'host-test';
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Printed for test/host/run.mjs, which collects the numbers into evidence/host/timings.json. */
 function report(name: string, value: unknown): void {

@@ -8,28 +8,11 @@ import path from 'node:path';
 import * as vscode from 'vscode';
 import type { TandemExtensionApi } from '../../../src/extension/extension';
 import { PanicSwitch } from '../../../src/orchestrator/panic';
+import { EXTENSION_ID, until, workspacePath } from './helpers';
 
-const EXTENSION_ID = 'tandem-dev.tandem';
 const AGENT_ID = 'host-test-controls';
 const IDLE = '$(check) Tandem';
 const PANIC = '$(error) Tandem: PANIC';
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function until(check: () => boolean, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) return false;
-    await sleep(50);
-  }
-  return true;
-}
-
-function workspacePath(): string {
-  const folder = vscode.workspace.workspaceFolders?.[0];
-  assert.ok(folder, 'the runner opens one workspace folder');
-  return folder.uri.fsPath;
-}
 
 /** Calls a Tandem tool as the language model would; a refusal may come back as text or as a thrown error. */
 async function invoke(short: string, input: object): Promise<string> {

@@ -11,25 +11,7 @@ import type { TandemExtensionApi } from '../../../src/extension/extension';
 import { startFolderServer } from '../../../src/extension/folder-server';
 import type { TandemNode } from '../../../src/extension/trees';
 import type { ProbeResult } from '../../../src/workers/contract';
-
-const EXTENSION_ID = 'tandem-dev.tandem';
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function until(check: () => boolean | Promise<boolean>, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) return false;
-    await sleep(100);
-  }
-  return true;
-}
-
-function workspacePath(): string {
-  const folder = vscode.workspace.workspaceFolders?.[0];
-  assert.ok(folder, 'the runner opens one workspace folder');
-  return folder.uri.fsPath;
-}
+import { EXTENSION_ID, until, workspacePath } from './helpers';
 
 /** /proc says whether any process still has this group id (the worker trees run in their own groups). */
 function processGroupAlive(pgid: number): boolean {

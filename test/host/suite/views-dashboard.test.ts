@@ -8,23 +8,12 @@ import * as vscode from 'vscode';
 import type { Dashboard } from '../../../src/extension/dashboard';
 import { parseToWebview, type FolderView } from '../../../src/extension/dashboard-protocol';
 import type { TandemExtensionApi } from '../../../src/extension/extension';
+import { EXTENSION_ID, until } from './helpers';
 
-const EXTENSION_ID = 'tandem-dev.tandem';
 const AGENT_ID = 'host-test-dashboard';
 
 /** The extension's API with the dashboard accessor that extension.ts exposes. */
 type DashboardApi = TandemExtensionApi & { dashboard(): Dashboard };
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function until(check: () => boolean, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) return false;
-    await sleep(50);
-  }
-  return true;
-}
 
 function workspaceFolder(): vscode.WorkspaceFolder {
   const folder = vscode.workspace.workspaceFolders?.[0];

@@ -5,19 +5,7 @@ import assert from 'node:assert/strict';
 import { appendFileSync } from 'node:fs';
 import * as vscode from 'vscode';
 import type { TandemExtensionApi } from '../../../src/extension/extension';
-
-const EXTENSION_ID = 'tandem-dev.tandem';
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function until(check: () => boolean | Promise<boolean>, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) return false;
-    await sleep(100);
-  }
-  return true;
-}
+import { EXTENSION_ID, until } from './helpers';
 
 describe('Tandem restart', function () {
   let api: TandemExtensionApi;
