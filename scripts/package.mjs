@@ -79,10 +79,12 @@ if (!existsSync(path.join(root, 'LICENSE'))) fail('LICENSE is missing: the packa
 
 rmSync(vsixPath, { force: true });
 runNode('production build (node esbuild.mjs --production)', ['esbuild.mjs', '--production']);
-runNode(`vsce package --no-dependencies --out ${vsix}`, [
+runNode(`vsce package --no-dependencies --no-rewrite-relative-links --out ${vsix}`, [
   vsce,
   'package',
   '--no-dependencies',
+  // The README's screenshot and doc links are relative: kept as they are (the package is not on a forge).
+  '--no-rewrite-relative-links',
   '--out',
   vsix,
 ]);

@@ -67,7 +67,7 @@ export async function serveCommand(args: readonly string[]): Promise<number> {
   const workspaceRoot = parsed.directory('workspace');
   const http = parsed.has('http');
   const port = parsed.string('http') === undefined ? 0 : parsed.int('http', 0, 65535);
-  const concurrency = parsed.int('concurrency', 1, 64);
+  const concurrency = parsed.int('concurrency', 1, 16);
   const stepTimeout = parsed.int('step-timeout', 1, 6 * 60 * 60);
   const idleTimeout = parsed.int('idle-timeout', 1, 60 * 60);
   const token = http ? (tokenFromEnv() ?? generateToken()) : undefined;

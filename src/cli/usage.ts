@@ -9,7 +9,7 @@ Commands:
                                      The bearer token is TANDEM_MCP_TOKEN if set (32+ characters), else random
                 --offline            use the built-in offline model instead of the vendors' APIs
                 --codex-path PATH, --gemini-path PATH   the CLIs to run (default: codex, gemini on PATH)
-                --concurrency N      worker processes at once across all runs (default 4)
+                --concurrency N      worker processes at once across all runs, 1-16 (default 4)
                 --step-timeout S     seconds a worker step may run (default 900)
                 --idle-timeout S     seconds a worker may stay silent before it is stopped (default 300)
               Logs go to stderr. Stops on SIGINT/SIGTERM or when the stdio client goes away: runs are

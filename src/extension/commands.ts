@@ -5,11 +5,12 @@
 // Every command takes an optional argument object that skips its prompts (tests, tree items, the dashboard).
 import path from 'node:path';
 import * as vscode from 'vscode';
-import type { RunRecord, StrategyName } from '../orchestrator/model';
+import type { RunRecord } from '../orchestrator/model';
 import { STRATEGIES, isFinished, runWhat } from '../orchestrator/model';
 import type { ProbeResult, WorkerKind } from '../workers/contract';
 import type { WorkerInfo } from '../workers/registry';
 import { asObject, guarded, replyOf } from './command-util';
+import { builtinPlaybook } from '../orchestrator/playbook/library';
 import { OPEN_DASHBOARD_COMMAND } from './dashboard';
 import type { FolderArgs, FolderEntry, Hub } from './hub';
 
@@ -22,14 +23,6 @@ export const PROBE_CLIS_COMMAND = 'tandem.probeClis';
 export const OPEN_RUN_CHANGE_COMMAND = 'tandem.openRunChange';
 export const REVEAL_RUN_FOLDER_COMMAND = 'tandem.revealRunFolder';
 export const REFRESH_COMMAND = 'tandem.refresh';
-
-const STRATEGY_DETAILS: Record<StrategyName, string> = {
-  single_worker: 'One CLI writes in an isolated copy; its change is applied.',
-  codex_writes_gemini_reviews: 'codex writes, gemini reviews; applied when the review approves.',
-  gemini_writes_codex_reviews: 'gemini writes, codex reviews; applied when the review approves.',
-  parallel_dual_write_review: 'Both write in isolation and review each other; the better change is applied.',
-  security_redteam_pass: 'A writer, then a read-only red team whose findings can block the change.',
-};
 
 interface RunStarted {
   run: { id: string; status: string };
@@ -101,7 +94,10 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
     let strategy = args.strategy;
     if (strategy === undefined) {
       const picked = await vscode.window.showQuickPick(
-        STRATEGIES.map((name) => ({ label: name, detail: STRATEGY_DETAILS[name] })),
+        STRATEGIES.map((name) => ({
+          label: name,
+          detail: builtinPlaybook(name)?.playbook.description ?? '',
+        })),
         { title: 'Tandem: Run Strategy', placeHolder: 'Strategy', ignoreFocusOut: true },
       );
       if (!picked) return undefined;

@@ -16,6 +16,8 @@ const HUMAN = 'human';
 
 export interface ControlsDeps {
   hub: Hub;
+  /** The extension's own `tandem-mcp` (dist/cli.js): what another client runs to reach the same workspace. */
+  cliPath: string;
   showOutputCommand: string;
   log: (line: string) => void;
 }
@@ -115,7 +117,8 @@ export function createControls(deps: ControlsDeps): Controls {
     if (!folder) return undefined;
     const config = {
       mcpServers: {
-        tandem: { command: 'npx', args: ['tandem-mcp', 'serve', '--workspace', folder.path] },
+        // The CLI shipped in this extension, run by the node on PATH: no registry lookup, the same version.
+        tandem: { command: 'node', args: [deps.cliPath, 'serve', '--workspace', folder.path] },
       },
     };
     const text = JSON.stringify(config, null, 2);

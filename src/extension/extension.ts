@@ -1,6 +1,7 @@
 // Extension entry point: registers the Tandem MCP server definitions (one per workspace folder) and the
 // commands. Activation stays cheap: the server code (services, MCP SDK, offline model) is loaded and started
 // only when the editor resolves a definition, that is when something first needs Tandem's tools.
+import path from 'node:path';
 import * as vscode from 'vscode';
 import { TANDEM_VERSION } from '../version';
 import type { TandemServices } from '../mcp/services';
@@ -160,7 +161,12 @@ export function activate(context: vscode.ExtensionContext): TandemExtensionApi {
   host = { servers, offline };
   const hub = new Hub({ servers, folders: () => currentFolders(logger), log });
   ui.hub = hub;
-  const controls = createControls({ hub, showOutputCommand: SHOW_OUTPUT_COMMAND, log });
+  const controls = createControls({
+    hub,
+    cliPath: path.join(context.extensionPath, 'dist', 'cli.js'),
+    showOutputCommand: SHOW_OUTPUT_COMMAND,
+    log,
+  });
   const trees = registerTrees(hub, log);
   const dashboard = registerDashboard({ hub, extensionUri: context.extensionUri, log });
 

@@ -107,7 +107,9 @@ const modelsSchema = z
   .object({ codex: modelNameSchema.optional(), gemini: modelNameSchema.optional() })
   .strict()
   .optional()
-  .describe('Model per CLI; default: each CLI default.');
+  .describe(
+    'Model per CLI; default: the tandem.codexModel / tandem.geminiModel setting, else gpt-5.5 / gemini-2.5-flash.',
+  );
 
 const applySchema = z
   .enum(['if_approved', 'always', 'never'])
@@ -307,7 +309,9 @@ export function defineTools(registry: ToolRegistry, services: TandemServices): v
       'Registers a named worker for the codex or gemini CLI after probing it. Returns its id for task_dispatch. Refused if the CLI is not installed.',
     input: {
       kind: z.enum(WORKER_KINDS).describe('Which CLI: codex or gemini.'),
-      model: modelNameSchema.optional().describe('Model name; default: the CLI default.'),
+      model: modelNameSchema
+        .optional()
+        .describe('Model name; default: the configured model for that CLI (gpt-5.5 / gemini-2.5-flash).'),
     },
     output: { worker: workerSchema },
     mutating: true,

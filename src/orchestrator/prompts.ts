@@ -1,7 +1,7 @@
 // The prompts Tandem sends to workers for each role, and the parser of a reviewer's structured verdict.
 // Every prompt starts with a fixed role line so the output can be traced (and the offline model can
 // answer by role); the user's task is quoted, never interpreted.
-import { findingSchema, severityRank, type Finding, type Severity, type Verdict } from './model';
+import { findingSchema, severityRank, type Finding, type Verdict } from './model';
 import type { Role } from '../workers/contract';
 
 /** The most of a diff put into a reviewer's prompt; beyond it the reviewer reads the files in its copy. */
@@ -145,14 +145,6 @@ export function parseReview(message: string): ParsedReview {
     findings: [],
     problem: 'the reply holds no JSON block with a verdict of approve or request_changes',
   };
-}
-
-export function worstSeverity(findings: readonly Finding[]): Severity | null {
-  let worst: Severity | null = null;
-  for (const finding of findings) {
-    if (worst === null || severityRank(finding.severity) > severityRank(worst)) worst = finding.severity;
-  }
-  return worst;
 }
 
 /** A weight for ranking candidates: more and worse findings weigh more. */

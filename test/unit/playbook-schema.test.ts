@@ -235,7 +235,7 @@ describe('playbook format', function () {
         {
           type: 'apply',
           id: 'land',
-          of: 'pick',
+          of: 'mine',
           when: { any: [{ passed: 'check_mine' }, { verdict: { step: 'review_theirs', is: 'approve' } }] },
         },
       ]);
@@ -328,6 +328,19 @@ describe('playbook format', function () {
           /a loop runs 1-10/,
         );
       }
+    });
+
+    it('rejects a condition on applying an adjudication (the adjudication decides)', function () {
+      assertOnlyProblem(
+        playbook([
+          write('a'),
+          write('b'),
+          { type: 'adjudicate', id: 'pick', candidates: ['a', 'b'] },
+          { type: 'apply', id: 'apply', of: 'pick', when: { succeeded: 'a' } },
+        ]),
+        'steps[3].when',
+        /the adjudication decides/,
+      );
     });
 
     it('does not mistake Object properties for inputs', function () {

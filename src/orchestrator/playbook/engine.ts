@@ -4,12 +4,12 @@
 // playbook.json trace (every rendered prompt, condition and decision, each at a position that does not depend
 // on timing), so a run can be replayed and compared step for step.
 //
-// Failure policy, per failure class of the worker layer: a rate-limited or timed-out step is retried with
-// doubling backoff (rate limits twice by default), then handed to the other CLI when the step allows it; any
-// other failure stops the branch. A stopped run keeps what was written: its patches stay in the run folder and
+// Failure policy, per failure class of the worker layer: a rate-limited step is retried with doubling backoff
+// (twice by default; a timed-out one only when the step sets retries); a step still failing, whatever its class,
+// is handed to the other CLI when its policy (or the run's) allows fallback; otherwise it stops the branch. A stopped run keeps what was written: its patches stay in the run folder and
 // the run ends `partial` with the reason (or `failed` when nothing was written).
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { runProcess } from '../../core/exec';
 import type { Role, StepResult, WorkerKind } from '../../workers/contract';
@@ -309,7 +309,7 @@ export class PlaybookExecution {
       case 'review':
         return this.review(step, position, rounds);
       case 'verify':
-        return this.verify(step, position);
+        return this.verify(step, position, rounds);
       case 'adjudicate':
         return this.adjudicate(step, position);
       case 'apply':
@@ -658,9 +658,14 @@ export class PlaybookExecution {
     return null;
   }
 
-  private async verify(step: Extract<Step, { type: 'verify' }>, position: number[]): Promise<void> {
+  private async verify(
+    step: Extract<Step, { type: 'verify' }>,
+    position: number[],
+    rounds: number[],
+  ): Promise<void> {
     const written = await this.changeOf(step, position, 'verify');
     if (!written) return;
+    const name = this.stepName(step.id, rounds);
     const cwd = this.cwdIn(written.copy.dir);
     const command = await this.verifyCommand(step, cwd);
     if (command === null) {
@@ -686,10 +691,15 @@ export class PlaybookExecution {
     let exitCode: number | null = null;
     let output: string;
     try {
+      // The writer's code runs here: give it a home and temp folder of its own in the run's state, not the
+      // user's (the environment is the allowlist every child gets; the command is argv, never a shell).
+      const scratch = path.join(this.context.store.runDir(this.context.run.id), 'verify', name);
+      await mkdir(path.join(scratch, 'tmp'), { recursive: true });
       const result = await runProcess({
         command: command[0] as string,
         args: command.slice(1),
         cwd,
+        env: { set: { HOME: scratch, TMPDIR: path.join(scratch, 'tmp') } },
         timeoutMs: Math.min(this.context.limits.timeoutMs ?? VERIFY_TIMEOUT_MS, VERIFY_TIMEOUT_MS),
         signal: this.context.signal,
         maxCaptureBytes: VERIFY_OUTPUT_BYTES,
@@ -706,7 +716,7 @@ export class PlaybookExecution {
     this.verifyOf.set(step.of, step.id);
     await this.context.store.writeRunFile(
       this.context.run.id,
-      `verify-${step.id}.log`,
+      `verify-${name}.log`,
       `$ ${command.join(' ')}\n${output}\n(exit ${exitCode ?? 'none'})\n`,
     );
     const message = `${step.id}: \`${command.join(' ')}\` on ${step.of} ${passed ? 'passed' : `failed (exit ${exitCode ?? 'none'})`}.`;

@@ -506,6 +506,10 @@ export function checkReferences(playbook: Playbook): { path: string; message: st
         case 'apply':
           refer(['of'], step.of, ['write', 'adjudicate']);
           if (step.when) condition(step.when, ['when']);
+          if (step.when && declared.get(step.of)?.type === 'adjudicate') {
+            // The adjudication already decides which change is acceptable; a second rule would be ignored.
+            problem([...at, 'when'], 'applying an adjudication takes no condition: the adjudication decides');
+          }
           break;
         case 'parallel': {
           const before = new Set(visible);

@@ -171,7 +171,15 @@ describe('Tandem status bar and commands', function () {
     const config = JSON.parse(text) as { mcpServers: { tandem: { command: string; args: string[] } } };
     assert.deepEqual(config, {
       mcpServers: {
-        tandem: { command: 'npx', args: ['tandem-mcp', 'serve', '--workspace', workspacePath()] },
+        tandem: {
+          command: 'node',
+          args: [
+            path.join(vscode.extensions.getExtension(EXTENSION_ID)?.extensionPath ?? '', 'dist', 'cli.js'),
+            'serve',
+            '--workspace',
+            workspacePath(),
+          ],
+        },
       },
     });
   });

@@ -47,6 +47,8 @@ describe('Tandem sidebar and work commands', function () {
       'tandem.probeClis',
       'tandem.openRunChange',
       'tandem.revealRunFolder',
+      'tandem.refresh',
+      'tandem.restartServers',
     ]) {
       assert.ok(commands.includes(name), name);
     }
