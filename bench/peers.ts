@@ -1,8 +1,10 @@
-// `npm run bench -- peers`: Tandem side by side with two peer MCP servers from npm (codex-mcp-server,
-// gemini-mcp-tool), in the same run on the same machine, every one driving the same fake CLIs
-// (test/fixtures/peer-fakes), with a bare spawn of the fake as the floor. Measures call overhead, a hung
-// CLI (who kills the tree), a 1 GiB flood, 32 concurrent calls, environment leakage and shell injection.
-// Writes bench/results/peers.md (servers as columns) and returns rows for the main report.
+// `npm run bench -- peers`: Tandem (over stdio and over loopback HTTP) side by side with two peer MCP servers
+// from npm (codex-mcp-server, gemini-mcp-tool), in the same run on the same machine, every one driving the
+// same fake CLIs (test/fixtures/peer-fakes), with a bare spawn of the fake as the floor. Measures call
+// overhead, a hung CLI (who kills the tree), a 1 GiB flood, 32 concurrent calls, environment leakage and a
+// hostile prompt. Writes bench/results/peers.md (every column) and returns rows and the structured table
+// for the main report (bench/RESULTS.md).
+import { spawn } from 'node:child_process';
 import {
   chmodSync,
   copyFileSync,
@@ -29,8 +31,11 @@ import {
   CLIENT_MAX_MESSAGE_BYTES,
   createSubject,
   type AskResult,
+  type CliKind,
+  type FloorInvocation,
   type Session,
   type Subject,
+  type SubjectFamily,
   type SubjectId,
 } from './peers/servers';
 import type { BenchRow } from './server';
@@ -39,12 +44,13 @@ import { percentile, round } from './stats';
 const COLUMNS: readonly SubjectId[] = [
   'floor-codex',
   'tandem-codex',
+  'tandem-http-codex',
   'codex-mcp-server',
   'floor-gemini',
   'tandem-gemini',
+  'tandem-http-gemini',
   'gemini-mcp-tool',
 ];
-const SERVERS = COLUMNS.filter((id) => !id.startsWith('floor-'));
 const CALLS = 30;
 const WARMUP = 3;
 const CONCURRENT = 32;
@@ -54,20 +60,55 @@ const FLOOD_TIMEOUT_MS = 180_000;
 const MiB = 1024 * 1024;
 const SECRET_TOKEN = 'bench-secret-123';
 const OPENAI_API_KEY = 'sk-bench-0123456789abcdef0123456789abcdef';
-const INJECTION = '$(touch PWNED) `touch PWNED2` ; touch PWNED3';
+/**
+ * After test/contract/worker-contract.ts HOSTILE_PROMPT: a leading `--help`, command substitutions that
+ * would create files named pwned*, shell operators, both quotes, a newline, a backslash, `$HOME`, globs,
+ * and a trailing `--model`. Nothing in it is destructive even where a shell did run it.
+ */
+export const HOSTILE_PROMPT =
+  '--help $(touch pwned) `touch pwned2` ; touch pwned3 && echo "dq" \'sq\' | cat > pwned4\n' +
+  'line2 \\ $HOME %s {} * ?\n--model foo';
 const FAKE_FILES = ['codex', 'gemini', 'fake-cli.cjs'];
 
-/** One cell of the table: a number for the JSON report (when there is one) and what peers.md shows. */
-interface Cell {
+/** One cell of the table: a number for the JSON report (when there is one) and what the reports show. */
+export interface Cell {
   value: number | undefined;
   text: string;
 }
 
-interface Measure {
+/** One row of the comparison, as it goes into latest.json and RESULTS.md. */
+export interface PeersMeasure {
+  /** Stable key (RESULTS.md picks rows by it). */
+  id: string;
   title: string;
   unit: string;
   cells: Partial<Record<SubjectId, Cell>>;
   /** A requirement of Tandem's design (DESIGN.md), checked on Tandem's columns only. */
+  target?: string;
+  /** Per Tandem column: the target met. */
+  pass?: Partial<Record<SubjectId, boolean>>;
+}
+
+export interface PeersColumn {
+  id: SubjectId;
+  label: string;
+  family: SubjectFamily;
+  kind: CliKind;
+}
+
+export interface PeersReport {
+  columns: PeersColumn[];
+  measures: PeersMeasure[];
+  calls: number;
+  concurrent: number;
+  hangCapSeconds: number;
+  hostilePrompt: string;
+  /** Why the section did not run (the peers could not be installed). */
+  skipped?: string;
+}
+
+/** A measure while it is taken: its target as a predicate, judged once the cells are in. */
+interface Measure extends PeersMeasure {
   tandemTarget?: { text: string; ok: (value: number) => boolean };
 }
 
@@ -85,6 +126,8 @@ interface LogEntry {
 
 const yes = (flag: boolean): Cell => ({ value: flag ? 1 : 0, text: flag ? 'yes' : 'no' });
 const ms = (value: number): Cell => ({ value: round(value, 1), text: `${round(value, 1)}` });
+const isTandem = (id: SubjectId): boolean => id.startsWith('tandem-');
+const isFloor = (subject: Subject): boolean => subject.family === 'floor';
 
 function log(line: string): void {
   process.stderr.write(`bench peers: ${line}\n`);
@@ -121,15 +164,17 @@ async function ensurePeersInstalled(repoRoot: string, peersDir: string): Promise
   };
   const pins = Object.entries(manifest.devDependencies);
   if (pins.every(([name, version]) => installedVersion(peersDir, name) === version)) return undefined;
-  log('installing the peer servers with npm ci (bench/peers)');
+  log('installing the peer servers from the npm registry with npm ci (bench/peers; can take minutes)');
   const npmNames = Object.keys(process.env).filter((name) => /^npm_config_[A-Za-z0-9_]+$/.test(name));
   const result = await runProcess({
     command: 'npm',
-    args: ['ci', '--prefix', peersDir, '--no-audit', '--no-fund'],
+    // `--loglevel http` prints a line per fetch, so a slow but moving install is not taken as idle.
+    args: ['ci', '--prefix', peersDir, '--no-audit', '--no-fund', '--loglevel', 'http'],
     cwd: repoRoot,
     env: { extraNames: [...NETWORK_ENV_NAMES, ...npmNames] },
-    timeoutMs: 300_000,
-    idleTimeoutMs: 120_000,
+    timeoutMs: 900_000,
+    // Past npm's own fetch timeout (5 min): a fetch that stalls is npm's to report.
+    idleTimeoutMs: 330_000,
   });
   if (result.exitCode !== 0) {
     const tail = result.stderr.text.trim().split('\n').slice(-3).join(' ');
@@ -145,6 +190,11 @@ async function ensurePeersInstalled(repoRoot: string, peersDir: string): Promise
 
 function normalPrompt(i: number): string {
   return `Review the module and say what you see (call ${i}).`;
+}
+
+/** The floor column of the same CLI as `subject`. */
+function floorOf(subjects: readonly Subject[], subject: Subject): Subject | undefined {
+  return subjects.find((item) => isFloor(item) && item.kind === subject.kind);
 }
 
 async function measureCalls(subjects: Subject[], sessions: Map<SubjectId, Session>): Promise<Measure[]> {
@@ -163,29 +213,39 @@ async function measureCalls(subjects: Subject[], sessions: Map<SubjectId, Sessio
       if (!result.ok) failures.set(subject.id, (failures.get(subject.id) ?? 0) + 1);
     }
   }
-  const p50: Measure = { title: `tools/call round trip p50 (${CALLS} calls)`, unit: 'ms', cells: {} };
-  const p95: Measure = { title: `tools/call round trip p95 (${CALLS} calls)`, unit: 'ms', cells: {} };
+  const measure = (id: string, title: string, unit: string): Measure => ({ id, title, unit, cells: {} });
+  const p50 = measure('call-p50', `tools/call round trip p50 (${CALLS} calls)`, 'ms');
+  const p95 = measure('call-p95', `tools/call round trip p95 (${CALLS} calls)`, 'ms');
+  const over50 = measure('call-over-floor-p50', 'round trip added over the bare spawn, p50', 'ms');
+  const over95 = measure('call-over-floor-p95', 'round trip added over the bare spawn, p95', 'ms');
   const failed: Measure = {
-    title: 'normal calls that failed',
-    unit: 'calls',
-    cells: {},
+    ...measure('call-failed', 'normal calls that failed', 'calls'),
     tandemTarget: { text: '0', ok: (value) => value === 0 },
   };
+  const quantile = (subject: Subject | undefined, p: number): number =>
+    subject === undefined ? Number.NaN : percentile(times.get(subject.id) ?? [], p);
   for (const subject of subjects) {
-    const samples = times.get(subject.id) ?? [];
-    p50.cells[subject.id] = ms(percentile(samples, 50));
-    p95.cells[subject.id] = ms(percentile(samples, 95));
+    const floor = floorOf(subjects, subject);
+    p50.cells[subject.id] = ms(quantile(subject, 50));
+    p95.cells[subject.id] = ms(quantile(subject, 95));
+    over50.cells[subject.id] = ms(quantile(subject, 50) - quantile(floor, 50));
+    over95.cells[subject.id] = ms(quantile(subject, 95) - quantile(floor, 95));
     const count = failures.get(subject.id) ?? 0;
     failed.cells[subject.id] = { value: count, text: `${count}/${CALLS}` };
   }
-  return [p50, p95, failed];
+  return [p50, p95, over50, over95, failed];
 }
 
 async function measureConcurrency(
   subjects: Subject[],
   sessions: Map<SubjectId, Session>,
 ): Promise<Measure[]> {
-  const wall: Measure = { title: `${CONCURRENT} concurrent calls, wall time`, unit: 'ms', cells: {} };
+  const wall: Measure = {
+    id: 'concurrent-wall',
+    title: `${CONCURRENT} concurrent calls, wall time`,
+    unit: 'ms',
+    cells: {},
+  };
   for (const subject of subjects) {
     const session = sessions.get(subject.id) as Session;
     await session.prepare(CONCURRENT);
@@ -203,7 +263,7 @@ async function measureConcurrency(
   return [wall];
 }
 
-/** Files named PWNED* in a directory tree (bounded depth; the state dirs are small). */
+/** Files named pwned* (any case) in a directory tree (bounded depth; the state dirs are small). */
 function findPwned(dir: string, depth = 6): string[] {
   const found: string[] = [];
   let entries;
@@ -214,12 +274,38 @@ function findPwned(dir: string, depth = 6): string[] {
   }
   for (const entry of entries) {
     const full = path.join(dir, entry.name);
-    if (entry.name.startsWith('PWNED')) found.push(full);
+    if (/^pwned/i.test(entry.name)) found.push(full);
     else if (entry.isDirectory() && depth > 0 && entry.name !== 'node_modules') {
       found.push(...findPwned(full, depth - 1));
     }
   }
   return found;
+}
+
+/** How the prompt reached the CLI, from the argv the fake logged. */
+function describePromptPassing(entry: LogEntry): string {
+  const argv = entry.argv ?? [];
+  if (entry.promptSource === 'stdin') return argv.includes('--') ? 'stdin (`-- -`)' : 'stdin';
+  const at = argv.lastIndexOf(entry.prompt ?? '');
+  const before = argv[at - 1];
+  if (before === '--') return 'argv, after `--`';
+  if (before === '-p' || before === '--prompt') return `argv, \`${before}\` value`;
+  return 'argv, bare last element (no `--`)';
+}
+
+/**
+ * Whether the prompt sat where a real CLI's option parser reads options: an argv element that starts with
+ * `-` and follows no `--`. The fake takes argv literally, so it still logs the prompt byte for byte; codex
+ * (clap) and gemini (yargs) would instead parse the leading `--help` as a flag (yargs does not take a value
+ * that starts with `-` for `-p`), and the prompt would not reach the model as written.
+ */
+function promptReadAsOption(entry: LogEntry): boolean {
+  if (entry.promptSource !== 'argv' || entry.prompt === undefined) return false;
+  const argv = entry.argv ?? [];
+  const at = argv.lastIndexOf(entry.prompt);
+  const separator = argv.indexOf('--');
+  if (separator >= 0 && separator < at) return false;
+  return entry.prompt.startsWith('-');
 }
 
 async function measureEnvAndInjection(
@@ -228,30 +314,46 @@ async function measureEnvAndInjection(
   sessions: Map<SubjectId, Session>,
 ): Promise<Measure[]> {
   const secret: Measure = {
-    title: 'SECRET_TOKEN reached the CLI',
+    id: 'env-secret',
+    title: 'planted SECRET_TOKEN reached the CLI',
     unit: 'yes=1',
     cells: {},
     tandemTarget: { text: 'no', ok: (value) => value === 0 },
   };
   const openai: Measure = {
+    id: 'env-openai',
     title: 'OPENAI_API_KEY reached the CLI',
     unit: 'yes=1',
     cells: {},
   };
-  const envCount: Measure = { title: 'environment variables the CLI received', unit: 'vars', cells: {} };
-  const pwned: Measure = {
-    title: 'PWNED files created by the injection prompt',
-    unit: 'files',
+  const envCount: Measure = {
+    id: 'env-count',
+    title: 'environment variables the CLI received',
+    unit: 'vars',
     cells: {},
-    tandemTarget: { text: '0', ok: (value) => value === 0 },
   };
   const verbatim: Measure = {
-    title: 'injection prompt reached the CLI byte for byte',
+    id: 'hostile-verbatim',
+    title: 'hostile prompt reached the fake CLI byte for byte',
     unit: 'yes=1',
     cells: {},
     tandemTarget: { text: 'yes', ok: (value) => value === 1 },
   };
-  const via: Measure = { title: 'prompt passed to the CLI as', unit: '', cells: {} };
+  const pwned: Measure = {
+    id: 'hostile-pwned',
+    title: 'hostile prompt: pwned* files created',
+    unit: 'files',
+    cells: {},
+    tandemTarget: { text: '0', ok: (value) => value === 0 },
+  };
+  const asOption: Measure = {
+    id: 'hostile-option',
+    title: 'hostile prompt: its leading `--help` sits where a real CLI parses options',
+    unit: 'yes=1',
+    cells: {},
+    tandemTarget: { text: 'no', ok: (value) => value === 0 },
+  };
+  const via: Measure = { id: 'hostile-via', title: 'prompt passed to the CLI as', unit: '', cells: {} };
   for (const subject of subjects) {
     const session = sessions.get(subject.id) as Session;
     const dump = await session.ask('ENVDUMP: list the environment you see.', CALL_TIMEOUT_MS);
@@ -264,8 +366,12 @@ async function measureEnvAndInjection(
       envCount.cells[subject.id] = { value: dumped.envNames.length, text: `${dumped.envNames.length}` };
     }
 
-    await session.ask(INJECTION, CALL_TIMEOUT_MS);
-    const entry = readLog(subject.binDir).findLast((item) => item.prompt?.includes('touch PWNED3'));
+    const before = readLog(subject.binDir).length;
+    await session.ask(HOSTILE_PROMPT, CALL_TIMEOUT_MS);
+    // The first call after `before` that carried a prompt (version probes carry none).
+    const entry = readLog(subject.binDir)
+      .slice(before)
+      .find((item) => item.prompt !== undefined);
     const places = new Set<string>([subject.workspace, path.dirname(subject.binDir), os.tmpdir(), repoRoot]);
     if (entry?.cwd) places.add(entry.cwd);
     if (entry?.workdirFlag) places.add(entry.workdirFlag);
@@ -278,25 +384,14 @@ async function measureEnvAndInjection(
     for (const file of files) rmSync(file, { force: true });
     pwned.cells[subject.id] = { value: files.size, text: `${files.size}` };
     if (entry) {
-      verbatim.cells[subject.id] = yes(entry.prompt === INJECTION);
+      verbatim.cells[subject.id] = yes(entry.prompt === HOSTILE_PROMPT);
+      asOption.cells[subject.id] = yes(promptReadAsOption(entry));
       via.cells[subject.id] = { value: undefined, text: describePromptPassing(entry) };
     } else {
       verbatim.cells[subject.id] = { value: 0, text: 'never arrived' };
     }
   }
-  return [secret, openai, envCount, pwned, verbatim, via];
-}
-
-/** How the prompt reached the CLI, from the argv the fake logged. */
-function describePromptPassing(entry: LogEntry): string {
-  const argv = entry.argv ?? [];
-  const afterSeparator = argv.includes('--');
-  if (entry.promptSource === 'stdin') return afterSeparator ? 'stdin (`-- -`)' : 'stdin';
-  const at = argv.lastIndexOf(entry.prompt ?? '');
-  const before = argv[at - 1];
-  if (before === '--') return 'argv, after `--`';
-  if (before === '-p' || before === '--prompt') return `argv, \`${before}\` value`;
-  return 'argv, bare last element (no `--`)';
+  return [secret, openai, envCount, verbatim, pwned, asOption, via];
 }
 
 interface HangOutcome {
@@ -331,10 +426,10 @@ function describeReturn(outcome: HangOutcome): string {
   const { result } = outcome;
   if (result.error !== undefined) {
     return /timed out|timeout/i.test(result.error)
-      ? `no answer: abandoned at the ${HANG_CAP_MS / 1000} s cap`
+      ? `none within the ${HANG_CAP_MS / 1000} s cap`
       : `${seconds} (call failed: ${result.error.slice(0, 60)})`;
   }
-  if (!result.finished) return `${seconds} (returned the run id; run still going)`;
+  if (!result.finished) return `${seconds} (run id; run goes on)`;
   return `${seconds} (${result.ok ? 'answered' : 'error result'})`;
 }
 
@@ -343,13 +438,20 @@ async function measureHang(subjects: Subject[], sessions: Map<SubjectId, Session
   const outcomes = await Promise.all(
     subjects.map((subject) => hangOne(subject, sessions.get(subject.id) as Session)),
   );
-  const returned: Measure = { title: 'hang: tools/call returned after', unit: 's', cells: {} };
+  const returned: Measure = {
+    id: 'hang-returned',
+    title: 'hang: tools/call returned after',
+    unit: 's',
+    cells: {},
+  };
   const alive: Measure = {
+    id: 'hang-alive',
     title: 'hang: fake processes (child + grandchild) alive 2 s after the call returned',
     unit: 'processes',
     cells: {},
   };
   const cancel: Measure = {
+    id: 'hang-cancel',
     title: 'hang: run_cancel until the whole tree is gone',
     unit: 'ms',
     cells: {},
@@ -376,6 +478,7 @@ async function measureHang(subjects: Subject[], sessions: Map<SubjectId, Session
   sessions.clear();
   await sleep(1_000);
   const left: Measure = {
+    id: 'hang-left',
     title: 'hang: fake processes left running after the server exited',
     unit: 'processes',
     cells: {},
@@ -391,19 +494,82 @@ async function measureHang(subjects: Subject[], sessions: Map<SubjectId, Session
   return [returned, alive, cancel, left];
 }
 
+interface DrainOutcome {
+  bytes: number;
+  exitCode: number | null;
+  baselineBytes: number;
+  peakBytes: number;
+  elapsedMs: number;
+}
+
+/** The floor's flood: the fake CLI drained by a bare spawn in a fresh process (bench/peers/drain.ts). */
+function drainFlood(floor: FloorInvocation): Promise<DrainOutcome> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      process.execPath,
+      [path.join(__dirname, 'peers', 'drain.js'), JSON.stringify(floor), 'FLOOD: print everything.'],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    let out = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      out += chunk.toString('utf8');
+    });
+    child.on('error', reject);
+    child.on('close', (code) => {
+      if (code !== 0) reject(new Error(`drain exited with ${code}`));
+      else resolve(JSON.parse(out) as DrainOutcome);
+    });
+  });
+}
+
+function sizeText(bytes: number): string {
+  if (bytes >= MiB) return `${round(bytes / MiB, 1)} MiB`;
+  return `${round(bytes / 1024, 1)} KiB`;
+}
+
 async function measureFlood(subjects: Subject[], open: Set<Session>): Promise<Measure[]> {
-  const peak: Measure = { title: 'flood 1 GiB: server peak RSS', unit: 'MiB', cells: {} };
-  const growth: Measure = { title: 'flood 1 GiB: server RSS growth', unit: 'MiB', cells: {} };
-  const bytes: Measure = { title: 'flood 1 GiB: bytes in the tool result', unit: 'bytes', cells: {} };
+  const peak: Measure = { id: 'flood-peak', title: 'flood 1 GiB: peak RSS', unit: 'MiB', cells: {} };
+  const growth: Measure = { id: 'flood-growth', title: 'flood 1 GiB: RSS growth', unit: 'MiB', cells: {} };
+  const overFloor: Measure = {
+    id: 'flood-over-floor',
+    title: "flood 1 GiB: RSS growth over the bare spawn's",
+    unit: 'MiB',
+    cells: {},
+  };
+  const bytes: Measure = {
+    id: 'flood-bytes',
+    title: 'flood 1 GiB: bytes that reached the client',
+    unit: 'bytes',
+    cells: {},
+  };
   const survived: Measure = {
+    id: 'flood-survived',
     title: 'flood 1 GiB: server survived and answered the next call',
     unit: 'yes=1',
     cells: {},
     tandemTarget: { text: 'yes', ok: (value) => value === 1 },
   };
-  const took: Measure = { title: 'flood 1 GiB: tools/call returned after', unit: 's', cells: {} };
+  const took: Measure = { id: 'flood-took', title: 'flood 1 GiB: call returned after', unit: 's', cells: {} };
+  const grewBy = new Map<SubjectId, number>();
   for (const subject of subjects) {
     log(`1 GiB flood through ${subject.label}`);
+    if (subject.floor !== undefined) {
+      const drained = await drainFlood(subject.floor);
+      const grew = (drained.peakBytes - drained.baselineBytes) / MiB;
+      grewBy.set(subject.id, grew);
+      peak.cells[subject.id] = {
+        value: round(drained.peakBytes / MiB),
+        text: `${round(drained.peakBytes / MiB)}`,
+      };
+      growth.cells[subject.id] = { value: round(grew), text: `${round(grew)}` };
+      bytes.cells[subject.id] = { value: drained.bytes, text: `${sizeText(drained.bytes)} (all of it)` };
+      took.cells[subject.id] = {
+        value: round(drained.elapsedMs / 1000, 1),
+        text: `${round(drained.elapsedMs / 1000, 1)}${drained.exitCode === 0 ? '' : ` (exit ${drained.exitCode})`}`,
+      };
+      await killScriptProcesses(subject.binDir);
+      continue;
+    }
     const session = await subject.start();
     open.add(session);
     await session.ask('Warm up.', CALL_TIMEOUT_MS);
@@ -422,15 +588,11 @@ async function measureFlood(subjects: Subject[], open: Set<Session>): Promise<Me
       text: `${round(memory.peakBytes / MiB)}`,
     };
     const grew = (memory.peakBytes - memory.baselineBytes) / MiB;
+    grewBy.set(subject.id, grew);
     growth.cells[subject.id] = { value: round(grew), text: `${round(grew)}` };
     bytes.cells[subject.id] = {
       value: result.bytes,
-      text:
-        result.error !== undefined
-          ? `0 (${result.error.slice(0, 50)})`
-          : result.bytes >= MiB
-            ? `${round(result.bytes / MiB, 1)} MiB`
-            : `${round(result.bytes / 1024, 1)} KiB`,
+      text: result.error !== undefined ? `0 (${result.error.slice(0, 50)})` : sizeText(result.bytes),
     };
     survived.cells[subject.id] = answered
       ? yes(true)
@@ -448,7 +610,27 @@ async function measureFlood(subjects: Subject[], open: Set<Session>): Promise<Me
     open.delete(session);
     await killScriptProcesses(subject.binDir);
   }
-  return [peak, growth, bytes, survived, took];
+  for (const subject of subjects) {
+    const own = grewBy.get(subject.id);
+    const floor = floorOf(subjects, subject);
+    const base = floor === undefined ? undefined : grewBy.get(floor.id);
+    if (own === undefined || base === undefined) continue;
+    overFloor.cells[subject.id] = { value: round(own - base), text: `${round(own - base)}` };
+  }
+  return [peak, growth, overFloor, bytes, survived, took];
+}
+
+/** Turns each measure's target predicate into per-column verdicts (Tandem's columns only). */
+function judge(measures: Measure[]): PeersMeasure[] {
+  return measures.map(({ tandemTarget, ...measure }) => {
+    if (tandemTarget === undefined) return measure;
+    const pass: Partial<Record<SubjectId, boolean>> = {};
+    for (const id of COLUMNS) {
+      const value = measure.cells[id]?.value;
+      if (isTandem(id) && value !== undefined) pass[id] = tandemTarget.ok(value);
+    }
+    return { ...measure, target: tandemTarget.text, pass };
+  });
 }
 
 // The report -----------------------------------------------------------------------------------------------
@@ -456,18 +638,17 @@ async function measureFlood(subjects: Subject[], open: Set<Session>): Promise<Me
 /** One Markdown paragraph or list item from source-sized pieces. */
 const paragraph = (...parts: string[]): string => parts.join(' ');
 
-const NOTES = [
-  'How each server runs its CLI (read from its published source, dist/):',
-  '',
+/** How each server runs its CLI, read from its published source (dist/); shared with RESULTS.md. */
+export const PEER_NOTES = [
   paragraph(
-    '- **Tandem**: strict argv template, no shell; the prompt goes on stdin after `--`',
-    '(codex `exec --json ... -- -`, gemini `--output-format stream-json`); environment allowlist (base names',
-    "plus the CLI's own auth names, so the codex worker gets OPENAI_API_KEY by design, the gemini worker",
-    'does not); each step in its own process group, killed as a group (SIGTERM, then SIGKILL) on cancel,',
-    'timeout (idle 5 min, wall 15 min by default, `serve --idle-timeout` / `--step-timeout` change them; the bench keeps the defaults) or shutdown; output bounded in',
-    'memory',
-    '(head + tail) and spilled to a capped log. `task_dispatch` returns after `waitSeconds` (<= 50) while',
-    'the run goes on; `run_cancel` ends it.',
+    '- **Tandem** (the same server over stdio and over loopback HTTP with a bearer token): strict argv',
+    'template, no shell; the prompt goes on stdin after `--` (codex `exec --json ... -- -`, gemini',
+    "`--output-format stream-json`); environment allowlist (base names plus the CLI's own auth names, so",
+    'the codex worker gets OPENAI_API_KEY by design, the gemini worker does not); each step in its own',
+    'process group, killed as a group (SIGTERM, then SIGKILL) on cancel, timeout (idle 5 min, wall 15 min',
+    'by default, `serve --idle-timeout` / `--step-timeout` change them; the bench keeps the defaults) or',
+    'shutdown; output bounded in memory (head + tail) and spilled to a capped log. `task_dispatch` returns',
+    'after `waitSeconds` (<= 50) while the run goes on; `run_cancel` ends it.',
   ),
   paragraph(
     "- **codex-mcp-server**: `spawn('codex', ['exec', '--model', M, ..., '--skip-git-repo-check', prompt])`,",
@@ -487,24 +668,33 @@ const NOTES = [
     'it, so reading slows down as the output grows (a one-off manual run with the default 45 min timeout was',
     'still reading after 240 s, at 1.3 to 3 GiB RSS).',
   ),
-  '',
+].join('\n');
+
+export const METHOD_NOTES = [
   paragraph(
-    "The MCP client is the TypeScript SDK's StdioClientTransport; its stdio read buffer is raised from the",
-    `default 10 MiB to ${CLIENT_MAX_MESSAGE_BYTES / MiB} MiB for every server. With the default,`,
-    "codex-mcp-server's flood answer (10 MB of output plus the JSON envelope) is over the limit: the client",
-    'drops the connection and kills the server.',
+    "The MCP client is the TypeScript SDK's (StdioClientTransport; StreamableHTTPClientTransport for Tandem",
+    `over HTTP); its stdio read buffer is raised from the default 10 MiB to ${CLIENT_MAX_MESSAGE_BYTES / MiB} MiB`,
+    "for every server. With the default, codex-mcp-server's flood answer (10 MB of output plus the JSON",
+    'envelope) is over the limit: the client drops the connection and kills the server.',
   ),
-  '',
   paragraph(
     "Every server got the same environment: the bench's own, the fake CLIs first on PATH, plus",
     `SECRET_TOKEN=${SECRET_TOKEN} and a fake OPENAI_API_KEY. The floor is a bare spawn of the fake CLI with`,
-    "Tandem's argv, the prompt on stdin. Tandem answers through `worker_spawn` + `task_dispatch` (role",
-    'reviewer, one worker per concurrent call, dispatch concurrency 4 by default); the peers through their',
-    '`codex` and `ask-gemini` tools.',
+    "Tandem's argv, the prompt on stdin, PATH and HOME only; its flood runs in a fresh node process",
+    "(bench/peers/drain.ts) whose RSS is measured as the servers' is. Tandem answers through `worker_spawn` +",
+    '`task_dispatch` (role reviewer, one worker per concurrent call, dispatch concurrency 4 by default); the',
+    'peers through their `codex` and `ask-gemini` tools.',
   ),
-].join('\n');
+  paragraph(
+    'The hostile prompt (after test/contract/worker-contract.ts) starts with `--help` and holds `$(touch',
+    'pwned)`, backticks, `;`, `&&`, `|`, `>`, both quotes, a newline, `\\`, `$HOME` and globs. The fake CLI',
+    'takes its argv literally and logs what it got, so "byte for byte" is checked at the fake; whether a real',
+    "CLI's option parser would have taken the leading `--help` as a flag is read from the argv it logged (an",
+    'element starting with `-` that follows no `--`).',
+  ),
+].join('\n\n');
 
-function writeMarkdown(repoRoot: string, labels: Record<SubjectId, string>, measures: Measure[]): void {
+function writeMarkdown(repoRoot: string, labels: Record<SubjectId, string>, measures: PeersMeasure[]): void {
   const cpu = `${os.cpus().length} x ${os.cpus()[0]?.model ?? 'cpu'}`;
   const machine = `${cpu}, node ${process.version}, ${process.platform}`;
   const header = `| measure | ${COLUMNS.map((id) => labels[id]).join(' | ')} |`;
@@ -520,13 +710,18 @@ function writeMarkdown(repoRoot: string, labels: Record<SubjectId, string>, meas
     paragraph(
       `Bench ${new Date().toISOString()} on ${machine}. Every column was measured in the same run, one after`,
       'another (the hang test on all servers at once), on the fake CLIs of test/fixtures/peer-fakes.',
+      'bench/RESULTS.md has the same numbers with the targets.',
     ),
     '',
     header,
     rule,
     ...lines,
     '',
-    NOTES,
+    'How each server runs its CLI (read from its published source, dist/):',
+    '',
+    PEER_NOTES,
+    '',
+    METHOD_NOTES,
     '',
   ].join('\n');
   const dir = path.join(repoRoot, 'bench', 'results');
@@ -534,20 +729,18 @@ function writeMarkdown(repoRoot: string, labels: Record<SubjectId, string>, meas
   writeFileSync(path.join(dir, 'peers.md'), text);
 }
 
-function toRows(labels: Record<SubjectId, string>, measures: Measure[]): BenchRow[] {
+function toRows(labels: Record<SubjectId, string>, measures: PeersMeasure[]): BenchRow[] {
   const rows: BenchRow[] = [];
   for (const measure of measures) {
     for (const id of COLUMNS) {
       const cell = measure.cells[id];
-      if (cell?.value === undefined) continue;
-      const tandem = id.startsWith('tandem-') && measure.tandemTarget !== undefined;
+      if (cell?.value === undefined || Number.isNaN(cell.value)) continue;
+      const pass = measure.pass?.[id];
       rows.push({
         name: `peers: ${measure.title} [${labels[id]}]`,
         value: cell.value,
         unit: measure.unit,
-        ...(tandem && measure.tandemTarget
-          ? { target: measure.tandemTarget.text, pass: measure.tandemTarget.ok(cell.value) }
-          : {}),
+        ...(pass !== undefined && measure.target !== undefined ? { target: measure.target, pass } : {}),
       });
     }
   }
@@ -574,14 +767,23 @@ function serverEnv(binDir: string): Record<string, string> {
   return env;
 }
 
-export async function benchPeers(repoRoot: string): Promise<BenchRow[]> {
+export async function benchPeers(repoRoot: string): Promise<{ rows: BenchRow[]; report: PeersReport }> {
   const peersDir = path.join(repoRoot, 'bench', 'peers');
+  const base = {
+    calls: CALLS,
+    concurrent: CONCURRENT,
+    hangCapSeconds: HANG_CAP_MS / 1000,
+    hostilePrompt: HOSTILE_PROMPT,
+  };
   const installError = await ensurePeersInstalled(repoRoot, peersDir);
   if (installError !== undefined) {
     log(installError);
-    return [
-      { name: `peers: skipped, ${installError}`, value: 0, unit: '', target: 'installed', pass: false },
-    ];
+    return {
+      rows: [
+        { name: `peers: skipped, ${installError}`, value: 0, unit: '', target: 'installed', pass: false },
+      ],
+      report: { ...base, columns: [], measures: [], skipped: installError },
+    };
   }
   const root = mkdtempSync(path.join(os.tmpdir(), 'tandem-peers-'));
   const sessions = new Map<SubjectId, Session>();
@@ -598,7 +800,7 @@ export async function benchPeers(repoRoot: string): Promise<BenchRow[]> {
     SubjectId,
     string
   >;
-  const servers = subjects.filter((subject) => SERVERS.includes(subject.id));
+  const servers = subjects.filter((subject) => !isFloor(subject));
   const started = performance.now();
   const measures: Measure[] = [];
   try {
@@ -611,15 +813,15 @@ export async function benchPeers(repoRoot: string): Promise<BenchRow[]> {
     measures.push(...(await measureCalls(subjects, sessions)));
     log(`${CONCURRENT} concurrent calls per column`);
     measures.push(...(await measureConcurrency(subjects, sessions)));
-    log('environment leakage and shell injection');
-    measures.push(...(await measureEnvAndInjection(repoRoot, servers, sessions)));
-    for (const subject of subjects.filter((item) => !SERVERS.includes(item.id))) {
+    log('environment leakage and the hostile prompt');
+    measures.push(...(await measureEnvAndInjection(repoRoot, subjects, sessions)));
+    for (const subject of subjects.filter(isFloor)) {
       await sessions.get(subject.id)?.close();
       sessions.delete(subject.id);
     }
     measures.push(...(await measureHang(servers, sessions)));
     open.clear();
-    measures.push(...(await measureFlood(servers, open)));
+    measures.push(...(await measureFlood(subjects, open)));
   } finally {
     await Promise.all([...open].map((session) => session.close()));
     const left = await killScriptProcesses(root);
@@ -628,12 +830,14 @@ export async function benchPeers(repoRoot: string): Promise<BenchRow[]> {
     if (stillAlive > 0) log(`WARNING: ${stillAlive} fake CLI process(es) survived SIGKILL`);
     rmSync(root, { recursive: true, force: true });
   }
-  writeMarkdown(repoRoot, labels, measures);
-  const rows = toRows(labels, measures);
+  const judged = judge(measures);
+  writeMarkdown(repoRoot, labels, judged);
+  const rows = toRows(labels, judged);
   rows.push({
     name: 'peers: whole section, wall time (install excluded)',
     value: round((performance.now() - started) / 1000, 1),
     unit: 's',
   });
-  return rows;
+  const columns = subjects.map(({ id, label, family, kind }) => ({ id, label, family, kind }));
+  return { rows, report: { ...base, columns, measures: judged } };
 }

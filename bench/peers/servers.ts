@@ -1,16 +1,26 @@
-// The servers the peers bench compares, behind one interface: start a fresh server over stdio with the fake
-// CLIs first on PATH, ask it to run one prompt through its CLI the way a client would, close it. Plus the
-// floor: a bare spawn of the same fake CLI, no server at all.
-import { spawn } from 'node:child_process';
+// The servers the peers bench compares, behind one interface: start a fresh server (over stdio, or Tandem
+// also over loopback HTTP) with the fake CLIs first on PATH, ask it to run one prompt through its CLI the
+// way a client would, close it. Plus the floor: a bare spawn of the same fake CLI, no server at all.
+import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { isAlive, sleep } from './processes';
 
 export type CliKind = 'codex' | 'gemini';
 export type SubjectId =
-  'floor-codex' | 'tandem-codex' | 'codex-mcp-server' | 'floor-gemini' | 'tandem-gemini' | 'gemini-mcp-tool';
+  | 'floor-codex'
+  | 'tandem-codex'
+  | 'tandem-http-codex'
+  | 'codex-mcp-server'
+  | 'floor-gemini'
+  | 'tandem-gemini'
+  | 'tandem-http-gemini'
+  | 'gemini-mcp-tool';
+/** Which of the compared programs a subject is; Tandem's two transports are two families. */
+export type SubjectFamily = 'floor' | 'tandem-stdio' | 'tandem-http' | 'peer';
 
 /** What came back from one prompt. */
 export interface AskResult {
@@ -43,7 +53,10 @@ export interface Session {
 export interface Subject {
   id: SubjectId;
   label: string;
+  family: SubjectFamily;
   kind: CliKind;
+  /** The floor only: how it runs the fake CLI (the flood measure runs it in a separate process). */
+  floor?: FloorInvocation;
   /** Where this subject's copy of the fake CLIs (and their calls.log) lives. */
   binDir: string;
   /** The server's working directory / Tandem's workspace. */
@@ -79,7 +92,7 @@ function failure(error: unknown): AskResult {
 }
 
 /** An MCP client on a server started over stdio; the server's stderr is drained into a bounded tail. */
-async function connect(
+async function connectStdio(
   command: string,
   args: string[],
   cwd: string,
@@ -105,6 +118,88 @@ async function connect(
   return { client, transport, tail: () => tail };
 }
 
+/** What `serve --http` writes to <workspace>/.tandem/http.json. */
+interface HttpInfo {
+  url: string;
+  token: string;
+  pid: number;
+}
+
+/** A server the bench started itself (HTTP mode): its pid, its stderr tail, and a stop that waits for exit. */
+interface OwnedServer {
+  pid: number | undefined;
+  tail: () => string;
+  stop(): Promise<void>;
+}
+
+function exited(child: ChildProcess, limitMs: number): Promise<boolean> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(false), limitMs);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve(true);
+    });
+  });
+}
+
+/**
+ * `tandem-mcp serve --http 0` on the workspace, and an MCP client on the URL and bearer token it writes to
+ * <workspace>/.tandem/http.json. Stopping is what an operator does: SIGTERM, which cancels the runs and
+ * kills every worker tree (SIGKILL after 20 s, past the server's own 15 s shutdown limit).
+ */
+async function connectHttp(
+  args: string[],
+  workspace: string,
+  env: Record<string, string>,
+): Promise<{ client: Client; server: OwnedServer }> {
+  const child = spawn(process.execPath, [...args, '--http', '0'], {
+    cwd: workspace,
+    env,
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let tail = '';
+  child.stderr?.on('data', (chunk: Buffer) => {
+    tail = (tail + chunk.toString('utf8')).slice(-STDERR_TAIL);
+  });
+  const server: OwnedServer = {
+    pid: child.pid,
+    tail: () => tail,
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGTERM');
+      if (!(await exited(child, 20_000))) {
+        child.kill('SIGKILL');
+        await exited(child, 5_000);
+      }
+    },
+  };
+  const infoFile = path.join(workspace, '.tandem', 'http.json');
+  const started = performance.now();
+  let info: HttpInfo | undefined;
+  while (info === undefined) {
+    if (child.exitCode !== null || performance.now() - started > 30_000) {
+      await server.stop();
+      throw new Error(`tandem-mcp serve --http did not start: ${tail.slice(-500)}`);
+    }
+    await sleep(50);
+    try {
+      const written = JSON.parse(readFileSync(infoFile, 'utf8')) as HttpInfo;
+      // A file left by an earlier server names another pid.
+      if (written.pid === child.pid) info = written;
+    } catch {
+      // not written yet
+    }
+  }
+  const client = new Client({ name: 'tandem-peers-bench', version: '1' });
+  await client.connect(
+    new StreamableHTTPClientTransport(new URL(info.url), {
+      requestInit: { headers: { Authorization: `Bearer ${info.token}` } },
+    }),
+  );
+  return { client, server };
+}
+
 /** Closes the client (stdin end, SIGTERM, SIGKILL by the SDK) and makes sure the server pid is gone. */
 async function closeServer(client: Client, pid: number | undefined): Promise<void> {
   await Promise.race([client.close().catch(() => undefined), sleep(10_000)]);
@@ -117,10 +212,12 @@ async function closeServer(client: Client, pid: number | undefined): Promise<voi
   }
 }
 
-function tandemSubject(kind: CliKind, paths: SubjectPaths): Subject {
+function tandemSubject(kind: CliKind, transport: 'stdio' | 'http', paths: SubjectPaths): Subject {
+  const http = transport === 'http';
   return {
-    id: kind === 'codex' ? 'tandem-codex' : 'tandem-gemini',
-    label: `Tandem → ${kind}`,
+    id: http ? (`tandem-http-${kind}` as const) : (`tandem-${kind}` as const),
+    label: `Tandem ${http ? 'HTTP' : 'stdio'} → ${kind}`,
+    family: http ? 'tandem-http' : 'tandem-stdio',
     kind,
     binDir: paths.binDir,
     workspace: paths.workspace,
@@ -136,8 +233,26 @@ function tandemSubject(kind: CliKind, paths: SubjectPaths): Subject {
         '--gemini-path',
         path.join(paths.binDir, 'gemini'),
       ];
-      const { client, transport, tail } = await connect(process.execPath, args, paths.workspace, paths.env);
-      const pid = transport.pid ?? undefined;
+      let client: Client;
+      let pid: number | undefined;
+      let tail: () => string;
+      let close: () => Promise<void>;
+      if (http) {
+        const connected = await connectHttp(args, paths.workspace, paths.env);
+        client = connected.client;
+        pid = connected.server.pid;
+        tail = connected.server.tail;
+        close = async () => {
+          await Promise.race([connected.client.close().catch(() => undefined), sleep(10_000)]);
+          await connected.server.stop();
+        };
+      } else {
+        const connected = await connectStdio(process.execPath, args, paths.workspace, paths.env);
+        client = connected.client;
+        pid = connected.transport.pid ?? undefined;
+        tail = connected.tail;
+        close = () => closeServer(connected.client, pid);
+      }
       const idle: string[] = [];
       const spawnWorker = async (): Promise<string> => {
         const result = await client.callTool(
@@ -197,7 +312,7 @@ function tandemSubject(kind: CliKind, paths: SubjectPaths): Subject {
           });
         },
         stderrTail: tail,
-        close: () => closeServer(client, pid),
+        close,
       };
     },
   };
@@ -218,12 +333,13 @@ function peerSubject(
   return {
     id,
     label: `${id} ${manifest.version}`,
+    family: 'peer',
     kind: id === 'codex-mcp-server' ? 'codex' : 'gemini',
     binDir: paths.binDir,
     workspace: paths.workspace,
     async start() {
       // The bin script run by node directly: no npx, no shell in between.
-      const { client, transport, tail } = await connect(process.execPath, [binScript], paths.workspace, {
+      const { client, transport, tail } = await connectStdio(process.execPath, [binScript], paths.workspace, {
         ...paths.env,
         ...extraEnv,
       });
@@ -255,28 +371,46 @@ function peerSubject(
   };
 }
 
+/** How the floor runs the fake CLI: Tandem's argv for it, the prompt on stdin, PATH and HOME only. */
+export interface FloorInvocation {
+  command: string;
+  args: string[];
+  cwd: string;
+  env: Record<string, string>;
+}
+
+function floorInvocation(kind: CliKind, paths: SubjectPaths): FloorInvocation {
+  return {
+    command: path.join(paths.binDir, kind),
+    args:
+      kind === 'codex'
+        ? ['exec', '--json', '--skip-git-repo-check', '--', '-']
+        : ['--output-format', 'stream-json'],
+    cwd: paths.workspace,
+    env: { PATH: paths.env.PATH ?? '', HOME: paths.workspace },
+  };
+}
+
 /** The floor: the fake CLI spawned bare, argv as Tandem builds it, prompt on stdin, output drained. */
 function floorSubject(kind: CliKind, paths: SubjectPaths): Subject {
-  const args =
-    kind === 'codex'
-      ? ['exec', '--json', '--skip-git-repo-check', '--', '-']
-      : ['--output-format', 'stream-json'];
-  const env = { PATH: paths.env.PATH ?? '', HOME: paths.workspace };
+  const floor = floorInvocation(kind, paths);
   return {
     id: kind === 'codex' ? 'floor-codex' : 'floor-gemini',
-    label: `bare fake ${kind}`,
+    label: `bare spawn → ${kind}`,
+    family: 'floor',
     kind,
     binDir: paths.binDir,
     workspace: paths.workspace,
+    floor,
     async start() {
       return {
         pid: undefined,
         async prepare() {},
         ask(prompt) {
           return new Promise<AskResult>((resolve) => {
-            const child = spawn(path.join(paths.binDir, kind), args, {
-              cwd: paths.workspace,
-              env,
+            const child = spawn(floor.command, floor.args, {
+              cwd: floor.cwd,
+              env: floor.env,
               stdio: ['pipe', 'pipe', 'ignore'],
             });
             let bytes = 0;
@@ -304,9 +438,13 @@ export function createSubject(id: SubjectId, paths: SubjectPaths): Subject {
     case 'floor-gemini':
       return floorSubject('gemini', paths);
     case 'tandem-codex':
-      return tandemSubject('codex', paths);
+      return tandemSubject('codex', 'stdio', paths);
     case 'tandem-gemini':
-      return tandemSubject('gemini', paths);
+      return tandemSubject('gemini', 'stdio', paths);
+    case 'tandem-http-codex':
+      return tandemSubject('codex', 'http', paths);
+    case 'tandem-http-gemini':
+      return tandemSubject('gemini', 'http', paths);
     case 'codex-mcp-server':
       return peerSubject(id, paths, {});
     case 'gemini-mcp-tool':
