@@ -271,6 +271,17 @@ const startsWorkOnFiles = {
   annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: true },
 } as const;
 
+const taskSchema = z.string().min(1).max(1_000_000).describe('The task.');
+
+/** For tools that start work: refused in an untrusted workspace; the caller's folder checked against the jail. */
+async function workFolder(
+  services: TandemServices,
+  requested: string | undefined,
+): Promise<string | undefined> {
+  requireTrusted(services);
+  return requested === undefined ? undefined : services.relativeCwd(requested);
+}
+
 function requireTrusted(services: TandemServices): void {
   if (!services.trusted) {
     throw new ToolError(
@@ -370,7 +381,7 @@ export function defineTools(registry: ToolRegistry, services: TandemServices): v
       'Runs one task on a worker you spawned. A writer works in an isolated copy and its change is applied to the workspace (apply=always, the default) or kept as a patch (apply=never). Returns the run id at once, or after waitSeconds.',
     input: {
       workerId: z.string().min(1).describe('Id from worker_spawn.'),
-      prompt: z.string().min(1).max(1_000_000).describe('The task.'),
+      prompt: taskSchema,
       role: z.enum(ROLES).default('writer').describe('writer changes files; every other role is read-only.'),
       apply: z.enum(['always', 'never']).default('always'),
       cwd: cwdSchema,
@@ -378,8 +389,7 @@ export function defineTools(registry: ToolRegistry, services: TandemServices): v
     },
     ...startsWorkOnFiles,
     handler: async (context, input) => {
-      requireTrusted(services);
-      const cwd = input.cwd === undefined ? undefined : await services.relativeCwd(input.cwd);
+      const cwd = await workFolder(services, input.cwd);
       const run = await services.orchestrator.dispatch({
         owner: context.agentId,
         workerId: input.workerId,
@@ -399,7 +409,7 @@ export function defineTools(registry: ToolRegistry, services: TandemServices): v
       'Starts a strategy: single_worker, codex_writes_gemini_reviews, gemini_writes_codex_reviews, parallel_dual_write_review (both write in isolation, cross-review, the better change is applied), security_redteam_pass (a writer, then a read-only red team whose findings can block). Returns the run id at once, or after waitSeconds.',
     input: {
       strategy: z.enum(STRATEGIES),
-      prompt: z.string().min(1).max(1_000_000).describe('The task.'),
+      prompt: taskSchema,
       writer: z
         .enum(WORKER_KINDS)
         .optional()
@@ -415,8 +425,7 @@ export function defineTools(registry: ToolRegistry, services: TandemServices): v
     },
     ...startsWorkOnFiles,
     handler: async (context, input) => {
-      requireTrusted(services);
-      const cwd = input.cwd === undefined ? undefined : await services.relativeCwd(input.cwd);
+      const cwd = await workFolder(services, input.cwd);
       const run = await services.orchestrator.startStrategy({
         owner: context.agentId,
         strategy: input.strategy,
@@ -488,8 +497,7 @@ export function defineTools(registry: ToolRegistry, services: TandemServices): v
     },
     ...startsWorkOnFiles,
     handler: async (context, input) => {
-      requireTrusted(services);
-      const cwd = input.cwd === undefined ? undefined : await services.relativeCwd(input.cwd);
+      const cwd = await workFolder(services, input.cwd);
       const loaded = await loadPlaybook(services.jail, input.playbook);
       let inputs: Record<string, unknown>;
       try {
