@@ -44,12 +44,16 @@ describe('orchestrator events for views', function () {
       owner: 'agent-a',
       prompt: '[[scenario:slow ms=200 chunks=3]] take a moment',
     });
-    await eventually(() => orchestrator.activeSteps().length === 1, 'the step to be active');
-    const steps = JSON.parse((await store.readRunFile(run.id, 'steps.json')) ?? '[]') as { status: string }[];
-    assert.deepEqual(
-      steps.map((step) => step.status),
-      ['running'],
-    );
+    // steps.json is written just after the step becomes active: poll it while the step (600 ms) still runs.
+    let seen: string[] = [];
+    const deadline = Date.now() + 2000;
+    while (Date.now() < deadline && seen.length === 0) {
+      const text = await store.readRunFile(run.id, 'steps.json');
+      seen = text === undefined ? [] : (JSON.parse(text) as { status: string }[]).map((step) => step.status);
+      if (seen.length === 0) await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    assert.deepEqual(seen, ['running']);
+    assert.equal(orchestrator.activeSteps().length, 1, 'the step had not ended when steps.json showed it');
     await orchestrator.finished(run.id);
   });
 
