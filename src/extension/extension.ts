@@ -15,7 +15,10 @@ import type { FolderServer } from './folder-server';
 import { SharedOfflineModel } from './offline-model';
 import { SETTINGS_SECTION, readSettings } from './settings';
 
-const moduleLoadedAt = performance.now();
+/** Set by the bundle's first statement (esbuild.mjs banner); absent when this file runs unbundled. */
+declare const __tandemBundleStart: number | undefined;
+/** When the extension's code started to run: the bundle's first statement, before any module it imports. */
+const moduleLoadedAt = typeof __tandemBundleStart === 'number' ? __tandemBundleStart : performance.now();
 
 export const MCP_PROVIDER_ID = 'tandem.mcp';
 export const SHOW_OUTPUT_COMMAND = 'tandem.showOutput';
