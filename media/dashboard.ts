@@ -179,6 +179,7 @@ const workerBody = h('div', { class: 'worker-body' });
 const runFilter = h('input', {
   id: 'run-filter',
   type: 'search',
+  'aria-label': 'Filter runs',
   placeholder: 'Filter by id, status, strategy, owner or prompt',
   'aria-controls': 'run-list',
   autocomplete: 'off',
@@ -217,7 +218,6 @@ function buildPage(): HTMLElement {
           'section',
           { id: 'runs', 'aria-labelledby': 'runs-title' },
           h('h2', { id: 'runs-title' }, 'Runs ', runCount),
-          h('label', { for: 'run-filter', class: 'visually-hidden' }, 'Filter runs'),
           runFilter,
           runList,
         ),
@@ -252,6 +252,7 @@ function select(target: Target): void {
       String(row.dataset.folderKey === target.folderKey && row.dataset.runId === target.runId),
     );
   }
+  updateRunTabStop(rowOf(document.activeElement));
   if (!detail || detail.folderKey !== target.folderKey || detail.run.id !== target.runId) {
     detail = undefined;
     replaceKeepingFocus(detailPane, h('p', { class: 'placeholder' }, `Loading ${target.runId}…`));
@@ -360,15 +361,25 @@ function activeList(folder: FolderView): HTMLElement | null {
           'button',
           {
             type: 'button',
-            class: 'link',
+            class: 'active-step',
             'data-action': 'show-run',
             'data-folder-key': folder.key,
             'data-run-id': active.runId,
             'data-active-run': active.runId,
             'data-focus-key': `active:${folder.key}:${active.runId}:${active.name}`,
             'aria-label': `${active.kind} works as ${active.role} for run ${active.runId}; show the run`,
+            title: `Show run ${active.runId}`,
           },
-          `${active.kind} · ${active.name} (${active.role}, ${active.model}) for ${active.runId} · ${active.owner}`,
+          h(
+            'span',
+            { class: 'status-running', 'aria-hidden': 'true' },
+            h('span', { class: 'status-icon' }, RUN_ICONS.running),
+          ),
+          h('span', { class: `kind kind-${active.kind}` }, active.kind),
+          h('span', { class: 'active-name' }, active.name),
+          h('span', { class: 'muted' }, `${active.role} · ${active.model}`),
+          h('span', { class: 'active-run id' }, active.runId),
+          h('span', { class: 'run-owner' }, active.owner),
         ),
       ),
     ),
@@ -382,7 +393,7 @@ function workerSection(folder: FolderView): HTMLElement {
     'div',
     {},
     folder.workers.length > 0 ? workerTable(folder) : null,
-    h('p', { class: 'muted' }, 'Working for runs now:'),
+    h('p', { class: 'muted active-label' }, 'Working for runs now:'),
     active,
   );
 }
@@ -467,7 +478,8 @@ function runRow(folder: FolderView, run: RunView): HTMLElement {
     {
       class: 'run',
       role: 'option',
-      tabindex: 0,
+      // One row is the list's tab stop (updateRunTabStop); the arrow keys move between rows.
+      tabindex: -1,
       'aria-selected': String(selected),
       'data-run-id': run.id,
       'data-folder-key': folder.key,
@@ -529,6 +541,20 @@ function renderRuns(folders: FolderView[]): void {
     return;
   }
   replaceKeepingFocus(runList, ...groups);
+  updateRunTabStop(rowOf(document.activeElement));
+}
+
+/**
+ * Makes the run list a single tab stop, as a native list is: the row that has focus, else the selected row,
+ * else the first one. Tab leaves the list; the arrow keys, Home and End move within it.
+ */
+function updateRunTabStop(focused: HTMLElement | null): void {
+  const rows = [...runList.querySelectorAll<HTMLElement>('[role="option"]')];
+  const stop =
+    (focused && rows.includes(focused) ? focused : undefined) ??
+    rows.find((row) => row.getAttribute('aria-selected') === 'true') ??
+    rows[0];
+  for (const row of rows) row.tabIndex = row === stop ? 0 : -1;
 }
 
 function rowOf(target: EventTarget | null): HTMLElement | null {
@@ -875,6 +901,8 @@ function start(): void {
   renderNoDetail();
   document.addEventListener('click', onClick);
   document.addEventListener('keydown', onKeyDown);
+  runList.addEventListener('focusin', (event) => updateRunTabStop(rowOf(event.target)));
+  runList.addEventListener('focusout', (event) => updateRunTabStop(rowOf(event.relatedTarget)));
   runFilter.addEventListener('input', () => {
     saved = { ...saved, filter: runFilter.value };
     save();

@@ -8,7 +8,7 @@
 // Needs `node esbuild.mjs` and scripts/host/install.sh first (`npm run test:ui` does both).
 // Env: UI_CASE_TIMEOUT_MS (default 90000) per case, UI_GREP (a regex) runs only the cases whose name matches
 // (a session with no case left is not started), TANDEM_HOST_KEEP=1 keeps the temp folders.
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
@@ -67,17 +67,17 @@ function seconds(ms) {
 }
 
 /**
- * Every test/ui/cases/*.mjs in name order, with the reason it is skipped when it says so and its layout (the
- * sessions it runs in: `export const layout = 'multi-root'`; without it, the single-folder sessions).
+ * Every test/ui/cases/*.mjs in name order, with its layout (the sessions it runs in:
+ * `export const layout = 'multi-root'`; without it, the single-folder sessions). No file can skip itself: a case
+ * that cannot run fails.
  */
-async function loadCaseFiles(manifest) {
+async function loadCaseFiles() {
   const files = [];
   for (const name of readdirSync(casesDir)
     .filter((file) => file.endsWith('.mjs'))
     .sort()) {
     const module = await import(pathToFileURL(path.join(casesDir, name)).href);
     if (!Array.isArray(module.cases)) throw new HostTestError(`test/ui/cases/${name} exports no cases array`);
-    const skip = typeof module.skipReason === 'function' ? module.skipReason(manifest) : undefined;
     const layout = module.layout ?? 'single-folder';
     if (!LAYOUTS.includes(layout)) {
       throw new HostTestError(
@@ -85,7 +85,7 @@ async function loadCaseFiles(manifest) {
       );
     }
     const cases = module.cases.filter((entry) => !grep || grep.test(entry.name));
-    files.push({ name, cases, skip, layout });
+    files.push({ name, cases, layout });
   }
   return files;
 }
@@ -124,9 +124,9 @@ async function saveFailure(page, sessionSlug, caseName, consoleLines) {
   writeFileSync(`${base}.console.log`, `${consoleLines.join('\n')}\n`);
 }
 
-/** The case files that run in `session`: its layout's, not skipped, with a case left after UI_GREP. */
+/** The case files that run in `session`: its layout's, with a case left after UI_GREP. */
 function filesFor(session, caseFiles) {
-  return caseFiles.filter((file) => file.layout === session.layout && !file.skip && file.cases.length > 0);
+  return caseFiles.filter((file) => file.layout === session.layout && file.cases.length > 0);
 }
 
 /** One code-server session: every case of its layout in order, each after the previous one's leftovers are closed. */
@@ -277,11 +277,7 @@ async function main() {
   if (!existsSync(path.join(root, 'dist', 'extension.js'))) {
     throw new HostTestError('dist/extension.js is missing: run node esbuild.mjs first');
   }
-  const manifest = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8'));
-  const caseFiles = await loadCaseFiles(manifest);
-  for (const file of caseFiles) {
-    if (file.skip) say(`SKIP test/ui/cases/${file.name} (${file.cases.length} case(s)): ${file.skip}`);
-  }
+  const caseFiles = await loadCaseFiles();
   const sessions = SESSIONS.filter((session) => filesFor(session, caseFiles).length > 0);
   if (sessions.length === 0) {
     throw new HostTestError(`no UI case to run${grep ? ` matches UI_GREP=${grep}` : ''}`);
@@ -296,25 +292,15 @@ async function main() {
 
   const passed = results.filter((result) => result.ok).length;
   const failed = results.length - passed;
-  const skipped = caseFiles.reduce(
-    (sum, file) =>
-      sum +
-      (file.skip
-        ? file.cases.length * SESSIONS.filter((session) => session.layout === file.layout).length
-        : 0),
-    0,
-  );
   const totalMs = Math.round(performance.now() - started);
   writeJson(path.join(evidenceDir, 'results.json'), {
     passed,
     failed,
-    skipped,
     totalMs,
     sessions: metrics,
     results,
-    skippedFiles: caseFiles.filter((file) => file.skip).map(({ name, skip }) => ({ name, reason: skip })),
   });
-  console.log(`ui: ${passed} passed, ${failed} failed, ${skipped} skipped in ${seconds(totalMs)}`);
+  console.log(`ui: ${passed} passed, ${failed} failed in ${seconds(totalMs)}`);
   return failed === 0 ? 0 : 1;
 }
 
