@@ -206,8 +206,19 @@ function forward(stream, prefix, logLines, echo) {
  * The smoke-test driver is on: a built workbench honours the `payload` (extensionDevelopmentPath,
  * extensionTestsPath) only with it, and it gives the page codeAutomationLog/codeAutomationExit. It also hides
  * notification toasts (they still reach the notification center).
+ * Workspace trust is off unless `workspaceTrust` (then the fixture's settings decide, e.g.
+ * security.workspace.trust.enabled, and a folder nobody trusted yet opens in Restricted Mode).
  */
-export async function startCodeServer({ node, codeServer, version, fixture, say, log = [], echo = true }) {
+export async function startCodeServer({
+  node,
+  codeServer,
+  version,
+  fixture,
+  say,
+  log = [],
+  echo = true,
+  workspaceTrust = false,
+}) {
   const { temp, workspace, userDataDir } = fixture;
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
@@ -222,7 +233,7 @@ export async function startCodeServer({ node, codeServer, version, fixture, say,
       `127.0.0.1:${port}`,
       '--disable-telemetry',
       '--disable-update-check',
-      '--disable-workspace-trust',
+      ...(workspaceTrust ? [] : ['--disable-workspace-trust']),
       '--disable-getting-started-override',
       '--ignore-last-opened',
       '--user-data-dir',

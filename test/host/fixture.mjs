@@ -9,6 +9,8 @@ import { fileURLToPath } from 'node:url';
 
 export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const testsPath = path.join(root, 'out', 'test', 'host', 'suite', 'index.js');
+/** The tests of the workspace-trust session (test/host/run.mjs): trust on, the folder untrusted at first. */
+export const trustTestsPath = path.join(root, 'out', 'test', 'host', 'trust', 'index.js');
 
 export function writeJson(file, value) {
   mkdirSync(path.dirname(file), { recursive: true });

@@ -11,17 +11,7 @@ import type { TandemExtensionApi } from '../../../src/extension/extension';
 import { startFolderServer } from '../../../src/extension/folder-server';
 import type { TandemNode } from '../../../src/extension/trees';
 import type { ProbeResult } from '../../../src/workers/contract';
-import { EXTENSION_ID, until, workspacePath } from './helpers';
-
-/** /proc says whether any process still has this group id (the worker trees run in their own groups). */
-function processGroupAlive(pgid: number): boolean {
-  try {
-    process.kill(-pgid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
+import { EXTENSION_ID, processGroupAlive, until, workspacePath } from './helpers';
 
 describe('Tandem sidebar and work commands', function () {
   let api: TandemExtensionApi;

@@ -1,8 +1,8 @@
 // The dashboard webview in a real extension host: Tandem: Open Dashboard opens one panel whose script loads
 // under its CSP and says ready, the state it is sent lists the runs and workers the earlier files created, a
 // selected run shows its steps and follows a live run's events to the end, its buttons act through the editor
-// commands, and a malformed message is answered, never thrown. Runs last (file-name order): extension.test.ts
-// must be the first to activate Tandem, and the runs the earlier files started are listed here.
+// commands, and a malformed message is answered, never thrown. Runs after the command files (file-name order):
+// extension.test.ts must be the first to activate Tandem, and the runs the earlier files started are listed here.
 import assert from 'node:assert/strict';
 import * as vscode from 'vscode';
 import type { Dashboard } from '../../../src/extension/dashboard';

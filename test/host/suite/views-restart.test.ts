@@ -1,6 +1,6 @@
 // A restart of the folder servers reattaches to the state on disk, as an editor reload does: the history is read
-// again, and a run a dead window left running becomes interrupted. Runs last (file-name order): a restart cuts
-// the editor's MCP connection to the old server.
+// again, and a run a dead window left running becomes interrupted. Runs after every file that calls tools through
+// the editor (file-name order): a restart cuts the editor's MCP connection to the old server.
 import assert from 'node:assert/strict';
 import { appendFileSync } from 'node:fs';
 import * as vscode from 'vscode';
