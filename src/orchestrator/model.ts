@@ -58,6 +58,26 @@ export const diffStatsSchema = z.object({
 });
 export type DiffStats = z.infer<typeof diffStatsSchema>;
 
+/** One writer's change as the run folder keeps it (changes.json, and in summary.json). */
+export const changeRecordSchema = z.object({
+  /** Which writer produced it: the step name, e.g. "write" or "revise-2", or the CLI for dispatches. */
+  label: z.string(),
+  stats: diffStatsSchema,
+  files: z.array(
+    z.object({
+      path: z.string(),
+      change: z.string(),
+      insertions: z.number().int().nonnegative(),
+      deletions: z.number().int().nonnegative(),
+    }),
+  ),
+  /** File in the run folder holding the patch. */
+  patchFile: z.string().nullable(),
+  patchTruncated: z.boolean(),
+  applied: z.boolean(),
+});
+export type ChangeRecord = z.infer<typeof changeRecordSchema>;
+
 /** One step as recorded in a run: who did what, how it ended, what it produced. */
 export const stepRecordSchema = z.object({
   index: z.number().int().nonnegative(),

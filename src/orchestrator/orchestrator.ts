@@ -17,8 +17,11 @@ import { notStartedResult } from '../workers/cli-adapter';
 import type { WorkerRegistry } from '../workers/registry';
 import { HUMAN_CALLER, WorkerError } from '../workers/registry';
 import {
+  changeRecordSchema,
   isFinished,
   runWhat,
+  stepRecordSchema,
+  type RunEvent,
   type RunRecord,
   type RunStatus,
   type Severity,
@@ -26,7 +29,7 @@ import {
   type StrategyName,
 } from './model';
 import type { PanicSwitch } from './panic';
-import { runPlaybook, type PlaybookRunInput } from './playbook/engine';
+import { TRACE_FILE, runPlaybook, type PlaybookRunInput } from './playbook/engine';
 import { builtinPlaybook } from './playbook/library';
 import { resolveInputs, type Step } from './playbook/schema';
 import { parseReview, writerPrompt } from './prompts';
@@ -34,6 +37,9 @@ import type { CapturedChange, Isolation } from './isolation';
 import { DispatchQueue } from './queue';
 import type { RunStore } from './run-store';
 import { SUMMARY_SCHEMA_VERSION, renderSummaryMarkdown, type ChangeRecord, type RunSummary } from './summary';
+
+const STEPS_FILE = 'steps.json';
+const CHANGES_FILE = 'changes.json';
 
 /** How a run gets isolated copies of the workspace and applies a chosen change back. */
 export type IsolationPort = Pick<Isolation, 'createCopy' | 'applyChange' | 'dispose'>;
@@ -306,6 +312,7 @@ export class RunContext {
       applied: false,
     };
     this.changes.push(record);
+    await this.saveChanges();
     if (step) {
       step.diffStats = change.stats;
       step.filesChanged = change.files.map(({ path, change: kind }) => ({ path, change: kind }));
@@ -317,6 +324,8 @@ export class RunContext {
   async apply(change: CapturedChange, record: ChangeRecord): Promise<void> {
     await this.isolation.applyChange(change);
     record.applied = true;
+    // The change is in the workspace now: a record that cannot be written must not make it look unapplied.
+    await this.saveChanges().catch(() => undefined);
   }
 
   async decide(message: string, data?: Record<string, unknown>): Promise<void> {
@@ -324,7 +333,26 @@ export class RunContext {
   }
 
   async saveSteps(): Promise<void> {
-    await this.store.writeRunFile(this.run.id, 'steps.json', JSON.stringify(this.steps, null, 2) + '\n');
+    await this.persist(STEPS_FILE, () => this.steps);
+  }
+
+  /** changes.json: what start-up recovery summarises if the server dies before the run ends. */
+  async saveChanges(): Promise<void> {
+    await this.persist(CHANGES_FILE, () => this.changes);
+  }
+
+  private writes: Promise<unknown> = Promise.resolve();
+
+  /**
+   * Parallel branches save at once: the writes are chained and each takes its snapshot when its turn comes,
+   * so an older snapshot can never land after a newer one.
+   */
+  private persist(name: string, value: () => unknown): Promise<void> {
+    const write = this.writes.then(async () => {
+      await this.store.writeRunFile(this.run.id, name, JSON.stringify(value(), null, 2) + '\n');
+    });
+    this.writes = write.catch(() => undefined);
+    return write;
   }
 }
 
@@ -532,22 +560,32 @@ export class Orchestrator {
       applied: outcome.applied,
       stepCount: context?.steps.length ?? 0,
     });
-    const summary: RunSummary = {
-      schemaVersion: SUMMARY_SCHEMA_VERSION,
-      run: finished,
-      steps: context?.steps ?? [],
-      changes: context?.changes ?? [],
-      decisions: await this.decisionsOf(run.id),
-      playbookInputs: playbookInputs ?? null,
-    };
-    await this.store.writeRunFile(run.id, 'summary.json', JSON.stringify(summary, null, 2) + '\n');
-    await this.store.writeRunFile(run.id, 'summary.md', renderSummaryMarkdown(summary));
+    await this.writeSummary(finished, context?.steps ?? [], context?.changes ?? [], playbookInputs ?? null);
     await this.store.appendEvent(run.id, {
       type: 'run_finished',
       message: `Run ${outcome.status}: ${outcome.outcome}`,
       data: { status: outcome.status, applied: outcome.applied },
     });
     return finished;
+  }
+
+  /** summary.json and summary.md; written before run_finished, so whoever sees that event can read them. */
+  private async writeSummary(
+    run: RunRecord,
+    steps: StepRecord[],
+    changes: ChangeRecord[],
+    playbookInputs: Record<string, unknown> | null,
+  ): Promise<void> {
+    const summary: RunSummary = {
+      schemaVersion: SUMMARY_SCHEMA_VERSION,
+      run,
+      steps,
+      changes,
+      decisions: await this.decisionsOf(run.id),
+      playbookInputs,
+    };
+    await this.store.writeRunFile(run.id, 'summary.json', JSON.stringify(summary, null, 2) + '\n');
+    await this.store.writeRunFile(run.id, 'summary.md', renderSummaryMarkdown(summary));
   }
 
   /** The decision events of a run, for its summary (a run has few; the cap only guards a runaway loop). */
@@ -612,8 +650,9 @@ export class Orchestrator {
   }
 
   /**
-   * Start-up recovery: runs left unfinished by a server that is gone become `interrupted`, and any step
-   * process they recorded that is still alive (same pid and start time) is killed with its group.
+   * Start-up recovery: runs left unfinished by a server that is gone become `interrupted` with a summary,
+   * and any step process they recorded that is still alive (same pid and start time) is killed with its
+   * group. A pid recorded without a start time is left alone: it cannot be proven to be ours.
    */
   async recover(): Promise<RunRecord[]> {
     const recovered: RunRecord[] = [];
@@ -639,34 +678,133 @@ export class Orchestrator {
       startTime: run.host.startTime ?? undefined,
     });
     if (ownerAlive) return undefined;
-    const events = await this.store.readEvents(run.id);
+    // All of them: a long run's later steps, whose processes are the likeliest to be alive, come last.
+    const events = await this.store.readEvents(run.id, 0, Number.POSITIVE_INFINITY);
+    const fates = new Map<number, LeftoverFate>();
     let killed = 0;
+    let spared = 0;
     for (const event of events) {
       const pid = event.data?.pid;
       if (event.type !== 'step_progress' || typeof pid !== 'number') continue;
-      const startTime = typeof event.data?.startTime === 'string' ? event.data.startTime : undefined;
-      if (!isSameProcessAlive({ pid, startTime })) continue;
-      signalTree(pid, [{ pid, startTime }], 'SIGKILL');
-      killed += 1;
+      const fate = endLeftover(pid, event.data?.startTime);
+      if (fate === 'killed') killed += 1;
+      if (fate === 'spared') spared += 1;
+      if (event.step !== undefined) fates.set(event.step, fate);
     }
-    const outcome = `Interrupted: the server running it (pid ${run.host.pid}) stopped before it finished${killed ? `; ${killed} leftover process group(s) killed` : ''}.`;
+    const steps = await this.recordedSteps(run.id);
+    for (const step of steps) {
+      if (step.status === 'running') step.errorMessage ??= interruptedStepMessage(fates.get(step.index));
+    }
+    const changes = await this.recordedChanges(run.id);
+    // A dispatch's one decision is its apply decision; a playbook marks its apply decisions in their data.
+    const applyDecisions = events.filter(
+      (event) => event.type === 'decision' && (run.kind === 'dispatch' || event.data?.apply !== undefined),
+    );
+    const applied =
+      run.applied ||
+      changes.some((change) => change.applied) ||
+      applyDecisions.some((event) => event.data?.applied === true);
+    const outcome = `Interrupted: the server running it (pid ${run.host.pid}) stopped before it finished${killed ? `; ${killed} leftover process group(s) killed` : ''}${spared ? `; ${spared} recorded pid(s) left alone (not provably the step's process: reused, or no start time recorded)` : ''}.`;
     const updated = await this.store.update(run.id, {
       status: 'interrupted',
       endedAt: new Date().toISOString(),
       outcome,
+      stepCount: Math.max(run.stepCount, steps.length),
+      decision: run.decision ?? applyDecisionText(applyDecisions),
+      applied,
     });
+    await this.writeSummary(updated, steps, changes, await this.recordedInputs(updated));
     await this.store.appendEvent(run.id, {
       type: 'run_finished',
       message: outcome,
-      data: { status: 'interrupted', killed },
+      data: { status: 'interrupted', killed, spared },
     });
     return updated;
+  }
+
+  /** steps.json as the dead server last wrote it; a record that does not read is left out. */
+  private async recordedSteps(runId: string): Promise<StepRecord[]> {
+    return recordedList(await this.store.readRunFile(runId, STEPS_FILE), (item) => {
+      const parsed = stepRecordSchema.safeParse(item);
+      return parsed.success ? parsed.data : undefined;
+    });
+  }
+
+  private async recordedChanges(runId: string): Promise<ChangeRecord[]> {
+    return recordedList(await this.store.readRunFile(runId, CHANGES_FILE), (item) => {
+      const parsed = changeRecordSchema.safeParse(item);
+      return parsed.success ? parsed.data : undefined;
+    });
+  }
+
+  /** The inputs a playbook ran with, from its trace (written as it goes); null for dispatches. */
+  private async recordedInputs(run: RunRecord): Promise<Record<string, unknown> | null> {
+    if (run.kind === 'dispatch') return null;
+    try {
+      const trace = JSON.parse((await this.store.readRunFile(run.id, TRACE_FILE)) ?? 'null') as unknown;
+      const inputs = (trace as { inputs?: unknown } | null)?.inputs;
+      return typeof inputs === 'object' && inputs !== null && !Array.isArray(inputs)
+        ? (inputs as Record<string, unknown>)
+        : null;
+    } catch {
+      return null;
+    }
   }
 
   /** Cancels everything and waits: for deactivate and server shutdown. */
   async shutdown(): Promise<void> {
     await this.cancelAll();
   }
+}
+
+/** What start-up recovery did with a step process a dead server recorded. */
+type LeftoverFate = 'killed' | 'gone' | 'spared';
+
+/**
+ * Kills a recorded step process with its group when it is provably still that process: alive under the same
+ * pid and start time. A pid alone proves nothing (the kernel reuses them), so a live pid whose start time
+ * differs, or was never recorded, is left alone.
+ */
+function endLeftover(pid: number, startTime: unknown): LeftoverFate {
+  // 0 and 1 as process groups mean "our group" and "every process": never a worker's group.
+  if (!Number.isInteger(pid) || pid <= 1 || pid === process.pid) return 'spared';
+  const pidAlive = isSameProcessAlive({ pid, startTime: undefined });
+  if (!pidAlive) return 'gone';
+  // Compared here, not by isSameProcessAlive: where /proc is absent that one cannot tell start times apart.
+  const now = identify(pid).startTime;
+  if (typeof startTime !== 'string' || now === undefined || now !== startTime) return 'spared';
+  if (!isSameProcessAlive({ pid, startTime })) return 'gone';
+  signalTree(pid, [{ pid, startTime }], 'SIGKILL');
+  return 'killed';
+}
+
+function interruptedStepMessage(fate: LeftoverFate | undefined): string {
+  const what =
+    fate === 'killed'
+      ? 'its leftover process group was killed at the next start'
+      : fate === 'spared'
+        ? 'its recorded pid was left alone at the next start, as it could not be proven to be this step'
+        : fate === 'gone'
+          ? 'its process had already ended'
+          : 'it had not started a process';
+  return `Interrupted: the server stopped while this step ran; ${what}.`;
+}
+
+function applyDecisionText(decisions: RunEvent[]): string | null {
+  return decisions.length > 0 ? decisions.map((event) => event.message).join(' ') : null;
+}
+
+/** The items of a JSON array file that read as records; a damaged file gives none. */
+function recordedList<T>(text: string | undefined, read: (item: unknown) => T | undefined): T[] {
+  if (text === undefined) return [];
+  let items: unknown;
+  try {
+    items = JSON.parse(text);
+  } catch {
+    return [];
+  }
+  if (!Array.isArray(items)) return [];
+  return items.map(read).filter((item): item is T => item !== undefined);
 }
 
 /** The CLIs a playbook may use, as far as its steps and inputs tell before it runs. */

@@ -382,7 +382,15 @@ export class RunStore {
   async writeRunFile(id: string, name: string, content: string): Promise<string> {
     if (!/^[A-Za-z0-9._-]+$/.test(name)) throw new Error(`Bad run file name "${name}".`);
     const file = path.join(this.runDir(id), name);
-    await writeFileAtomic(file, this.redactor.redact(content));
+    const clean = this.redactor.redact(content);
+    try {
+      await writeFileAtomic(file, clean);
+    } catch (error) {
+      // As for events: a run whose folder is gone (damaged state found at recovery) still gets its files.
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      await mkdir(this.runDir(id), { recursive: true });
+      await writeFileAtomic(file, clean);
+    }
     return file;
   }
 

@@ -1,19 +1,10 @@
 // The auditable record of a finished run: summary.json (schema version 2, docs/summary-schema.md) and the same data as
 // summary.md, written into the run's folder. The CLI and the dashboard render from summary.json.
-import { runWhat, type DiffStats, type RunRecord, type StepRecord } from './model';
+import { runWhat, type ChangeRecord, type RunRecord, type StepRecord } from './model';
 
 export const SUMMARY_SCHEMA_VERSION = 2;
 
-export interface ChangeRecord {
-  /** Which writer produced it, e.g. "codex" or "write:gemini". */
-  label: string;
-  stats: DiffStats;
-  files: { path: string; change: string; insertions: number; deletions: number }[];
-  /** File in the run folder holding the patch. */
-  patchFile: string | null;
-  patchTruncated: boolean;
-  applied: boolean;
-}
+export type { ChangeRecord } from './model';
 
 export interface RunSummary {
   schemaVersion: number;
@@ -96,7 +87,7 @@ export function renderSummaryMarkdown(summary: RunSummary): string {
     }
     for (const finding of step.findings) {
       lines.push(
-        `- Finding (${finding.severity}): ${cell(finding.title)}${finding.file ? ` in ${finding.file}` : ''}`,
+        `- Finding (${finding.severity}): ${cell(finding.title)}${finding.file ? ` in ${cell(finding.file)}` : ''}${finding.detail ? ` — ${cell(finding.detail)}` : ''}`,
       );
     }
     // Four backticks: a reviewer's reply holds fenced blocks of its own.
@@ -124,6 +115,7 @@ export function renderSummaryMarkdown(summary: RunSummary): string {
         `| ${change.label} | ${change.stats.files} | ${change.stats.insertions} | ${change.stats.deletions} | ${change.applied ? 'yes' : 'no'} | ${change.patchFile ?? '-'}${change.patchTruncated ? ' (cut)' : ''} |`,
       );
     }
+    lines.push('');
     for (const change of changes) {
       for (const file of change.files) {
         lines.push(

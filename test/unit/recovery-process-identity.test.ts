@@ -1,0 +1,176 @@
+// Start-up recovery kills a dead server's leftover worker only when it is provably that worker: the recorded
+// pid is alive AND has the recorded start time. A reused pid, or a pid recorded without a start time, is a
+// process of someone else as far as Tandem can tell, and is left alone. The processes here are real.
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { appendFileSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { identify } from '../../src/core/exec';
+import type { RunRecord } from '../../src/orchestrator/model';
+import { RunStore } from '../../src/orchestrator/run-store';
+import { openHarness, type McpHarness } from '../support/mcp-harness';
+import { fixture, isProcessAlive, killQuietly, waitUntilGone } from '../support/processes';
+
+interface Started {
+  child: ChildProcess;
+  pid: number;
+  startTime: string;
+  /** Every pid the fixture reported (itself and a grandchild in its group). */
+  pids: number[];
+}
+
+/** A real node process in a process group of its own, as a worker is; resolves once it has said it is ready. */
+async function startFixture(name: string): Promise<Started> {
+  const child = spawn(process.execPath, [fixture(name)], {
+    detached: true,
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
+  const pids = await new Promise<number[]>((resolve, reject) => {
+    let seen = '';
+    child.once('error', reject);
+    child.stdout?.on('data', (chunk: Buffer) => {
+      seen += chunk.toString('utf8');
+      const json = seen.split('\n').find((line) => line.startsWith('{'));
+      if (json) {
+        const { childPid, grandchildPid } = JSON.parse(json) as { childPid: number; grandchildPid: number };
+        resolve([childPid, grandchildPid]);
+      } else if (name === 'hang.cjs' && /^ready \d+/m.test(seen)) resolve([child.pid as number]);
+    });
+  });
+  const startTime = identify(child.pid as number).startTime;
+  assert.ok(startTime, 'a start time from /proc');
+  return { child, pid: child.pid as number, startTime, pids };
+}
+
+/** The identity of a process that has ended: the host of a server that died. */
+async function deadHost(): Promise<{ pid: number; startTime: string }> {
+  const { child, pid, startTime } = await startFixture('hang.cjs');
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGKILL');
+  await exited;
+  return { pid, startTime };
+}
+
+/** Writes a run the way a server that died mid-step leaves it: running, with its step's pid recorded. */
+async function seedInterruptedRun(
+  root: string,
+  worker: { pid: number; startTime: string | null },
+): Promise<string> {
+  const host = await deadHost();
+  const store = await RunStore.open(root);
+  const id = `run-20260101T000000Z-${Math.floor(Math.random() * 0xffffff)
+    .toString(16)
+    .padStart(6, '0')}`;
+  const now = new Date().toISOString();
+  const record: RunRecord = {
+    id,
+    kind: 'strategy',
+    strategy: 'single_worker',
+    playbook: null,
+    owner: 'agent-gone',
+    prompt: 'Left running.',
+    status: 'running',
+    createdAt: now,
+    startedAt: now,
+    endedAt: null,
+    workers: ['codex'],
+    stepCount: 1,
+    outcome: null,
+    decision: null,
+    applied: false,
+    host,
+  };
+  appendFileSync(store.indexPath, `${JSON.stringify(record)}\n`);
+  await store.refresh();
+  await store.appendEvent(id, {
+    type: 'step_started',
+    step: 1,
+    message: 'write: codex as writer is queued.',
+  });
+  await store.appendEvent(id, {
+    type: 'step_progress',
+    step: 1,
+    message: `write: codex started (pid ${worker.pid}).`,
+    data: { pid: worker.pid, startTime: worker.startTime },
+  });
+  return id;
+}
+
+describe('start-up recovery and recorded worker processes', function () {
+  let root: string;
+  let harness: McpHarness | undefined;
+  let started: Started[];
+
+  beforeEach(async function () {
+    root = await mkdtemp(path.join(os.tmpdir(), 'tandem-recovery-'));
+    await writeFile(path.join(root, 'README.md'), '# recovery\n');
+    started = [];
+  });
+
+  afterEach(async function () {
+    killQuietly(started.flatMap((one) => one.pids));
+    await harness?.close({ keepRoot: true });
+    harness = undefined;
+    await rm(root, { recursive: true, force: true });
+  });
+
+  async function recover(): Promise<RunRecord[]> {
+    harness = await openHarness({ root, recover: false });
+    return harness.services.orchestrator.recover();
+  }
+
+  it('kills a live worker group whose pid and start time both match what was recorded', async function () {
+    const worker = await startFixture('fork-grandchild.cjs');
+    started.push(worker);
+    const id = await seedInterruptedRun(root, { pid: worker.pid, startTime: worker.startTime });
+    const [recovered] = await recover();
+    assert.equal(recovered?.id, id);
+    assert.equal(recovered?.status, 'interrupted');
+    assert.match(recovered?.outcome ?? '', /; 1 leftover process group\(s\) killed\.$/);
+    // The grandchild in the worker's group goes as well.
+    assert.deepEqual(await waitUntilGone(worker.pids, 5000), []);
+    const last = (await harness?.services.store.readEvents(id))?.at(-1);
+    assert.deepEqual(last?.data, { status: 'interrupted', killed: 1, spared: 0 });
+  });
+
+  it('leaves alone a live process whose pid matches but whose start time differs (a reused pid)', async function () {
+    const other = await startFixture('hang.cjs');
+    started.push(other);
+    const reusedFrom = String(Number(other.startTime) + 37);
+    const id = await seedInterruptedRun(root, { pid: other.pid, startTime: reusedFrom });
+    const [recovered] = await recover();
+    assert.equal(recovered?.status, 'interrupted');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.equal(isProcessAlive(other.pid), true, 'the process that now has the pid was not killed');
+    assert.equal(identify(other.pid).startTime, other.startTime);
+    assert.doesNotMatch(recovered?.outcome ?? '', /killed/);
+    assert.match(recovered?.outcome ?? '', /1 recorded pid\(s\) left alone/);
+    const last = (await harness?.services.store.readEvents(id))?.at(-1);
+    assert.deepEqual(last?.data, { status: 'interrupted', killed: 0, spared: 1 });
+  });
+
+  it('leaves alone a live process when the start time was recorded as null: a pid alone proves nothing', async function () {
+    const other = await startFixture('hang.cjs');
+    started.push(other);
+    const id = await seedInterruptedRun(root, { pid: other.pid, startTime: null });
+    const [recovered] = await recover();
+    assert.equal(recovered?.status, 'interrupted');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.equal(isProcessAlive(other.pid), true, 'a pid without a start time was not killed');
+    assert.match(recovered?.outcome ?? '', /1 recorded pid\(s\) left alone/);
+    const last = (await harness?.services.store.readEvents(id))?.at(-1);
+    assert.deepEqual(last?.data, { status: 'interrupted', killed: 0, spared: 1 });
+  });
+
+  it('counts a recorded worker that has already ended as neither killed nor left alone', async function () {
+    const gone = await deadHost();
+    const id = await seedInterruptedRun(root, gone);
+    const [recovered] = await recover();
+    assert.equal(
+      recovered?.outcome,
+      `Interrupted: the server running it (pid ${harness?.services.store.get(id).host.pid}) stopped before it finished.`,
+    );
+  });
+});
