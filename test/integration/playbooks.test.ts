@@ -329,6 +329,36 @@ describe('playbooks with the real CLIs against the offline model', function () {
       );
     });
 
+    for (const name of ['handoff', 'codex_writes_gemini_reviews']) {
+      it(`${name}: after the writer falls back to gemini, codex reviews (never the CLI that wrote)`, async () => {
+        const result = await run(
+          name,
+          `[[role:writer cli=codex scenario=http500]] [[scenario:write path=${name}-fb.txt content=fb]] Add ${name}-fb.txt.`,
+          {
+            resilience: { fallback: true, backoffMs: 50 },
+            ...(name === 'handoff' ? { inputs: { rounds: 1 } } : {}),
+          },
+        );
+        assert.equal(result.run.status, 'succeeded', result.run.outcome ?? '');
+        assert.deepEqual(sequence(result.steps), [
+          'write:codex:failed',
+          'write-fallback:gemini:succeeded',
+          'review:codex:succeeded',
+        ]);
+        const review = result.trace.entries.find((e) => e.kind === 'step' && e.name === 'review');
+        assert.match(review?.prompt ?? '', /gemini wrote/);
+        const choice = result.trace.entries.find((e) => e.kind === 'decision' && e.id === 'review');
+        assert.equal(choice?.worker, 'codex', JSON.stringify(choice));
+        const events = await services.store.readEvents(result.run.id);
+        assert.ok(
+          events.some((event) => event.message === choice?.message),
+          'the choice of reviewer is a recorded decision',
+        );
+        assert.equal(result.run.applied, true);
+        assert.equal(read(`${name}-fb.txt`), 'fb');
+      });
+    }
+
     it('a reviewer that fails (gemini: HTTP 500) ends the run partial; the patch is kept, not applied', async () => {
       const result = await run(
         'codex_writes_gemini_reviews',

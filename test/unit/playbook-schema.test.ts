@@ -134,7 +134,7 @@ function everything(): Json {
       ),
       loop(
         'retry',
-        [write('third')],
+        [write('third', { worker: { sameAs: 'fix' } })],
         { any: [{ passed: 'check' }, { findingsAtLeast: { step: 'red', severity: 'critical' } }] },
         MAX_ROUNDS,
       ),
@@ -581,6 +581,160 @@ describe('playbook format', function () {
       );
     });
 
+    describe('a worker { otherThan } (resolved at run time from who actually worked that step)', function () {
+      it('rejects a step id no step has', function () {
+        assertOnlyProblem(
+          playbook([write('w'), review('r', 'w', { worker: { otherThan: 'ghost' } })]),
+          'steps[1].worker.otherThan',
+          /no step has the id "ghost"/,
+        );
+      });
+
+      it('rejects a step that runs later, outside loops', function () {
+        assertOnlyProblem(
+          playbook([write('w', { worker: { otherThan: 'r' } }), review('r', 'w')]),
+          'steps[0].worker.otherThan',
+          /"r" runs later.*refer only to steps that ran before/,
+        );
+      });
+
+      it('rejects the step itself, inside a loop too', function () {
+        assertOnlyProblem(
+          playbook([write('w', { worker: { otherThan: 'w' } })]),
+          'steps[0].worker.otherThan',
+          /^a step cannot be worked by the other CLI than itself/,
+        );
+        assertOnlyProblem(
+          playbook([
+            write('w'),
+            loop('l', [review('r', 'w', { worker: { otherThan: 'r' } })], {
+              verdict: { step: 'r', is: 'approve' },
+            }),
+          ]),
+          'steps[1].steps[0].worker.otherThan',
+          /^a step cannot be worked by the other CLI than itself/,
+        );
+      });
+
+      it('rejects a step that has no worker: verify, adjudicate, apply or a container', function () {
+        assertOnlyProblem(
+          playbook([
+            write('w'),
+            { type: 'verify', id: 'check', of: 'w' },
+            review('r', 'w', { worker: { otherThan: 'check' } }),
+          ]),
+          'steps[2].worker.otherThan',
+          /"check" is a verify step; a plan or write or review step is needed/,
+        );
+        assertOnlyProblem(
+          playbook([
+            write('w'),
+            loop('l', [write('x')], { succeeded: 'x' }),
+            review('r', 'w', { worker: { otherThan: 'l' } }),
+          ]),
+          'steps[2].worker.otherThan',
+          /"l" is a loop step/,
+        );
+      });
+
+      it('holds { sameAs } to the same rules, at its own path', function () {
+        assertOnlyProblem(
+          playbook([write('w', { worker: { sameAs: 'w' } })]),
+          'steps[0].worker.sameAs',
+          /^a step cannot be worked by the same CLI as itself/,
+        );
+        assertOnlyProblem(
+          playbook([write('w'), review('r', 'w', { worker: { sameAs: 'ghost' } })]),
+          'steps[1].worker.sameAs',
+          /no step has the id "ghost"/,
+        );
+        assertOnlyProblem(
+          playbook([{ type: 'plan', id: 'p', worker: { sameAs: 'w' } }, write('w')]),
+          'steps[0].worker.sameAs',
+          /"w" runs later/,
+        );
+        assertOnlyProblem(
+          playbook([
+            write('w'),
+            loop('l', [write('fix', { worker: { sameAs: 'r' }, continue: 'w' }), review('r', 'w')], {
+              succeeded: 'r',
+            }),
+          ]),
+          'steps[1].steps[0].worker.sameAs',
+          /"r" runs later in the loop body/,
+        );
+        assertOnlyProblem(
+          playbook([write('w', { worker: { sameAs: 'w', otherThan: 'w' } })]),
+          'steps[0].worker',
+          /./,
+        );
+      });
+
+      it('rejects a step of a sibling parallel branch, at the nested path', function () {
+        const fan = {
+          type: 'parallel',
+          id: 'fan',
+          branches: [[write('a')], [write('b', { worker: { otherThan: 'a' } })]],
+        };
+        assertOnlyProblem(
+          playbook([fan]),
+          'steps[0].branches[1][0].worker.otherThan',
+          /"a" runs later or in another branch/,
+        );
+      });
+
+      it('rejects a step later in the same loop body unless the reference sits in an if of that body', function () {
+        assertOnlyProblem(
+          playbook([
+            write('w'),
+            loop('l', [write('fix', { worker: { otherThan: 'r' }, continue: 'w' }), review('r', 'w')], {
+              verdict: { step: 'r', is: 'approve' },
+            }),
+          ]),
+          'steps[1].steps[0].worker.otherThan',
+          /"r" runs later in the loop body, so in round 1 its CLI is not known/,
+        );
+        // As the built-in handoff: the revision runs only once the review has run in an earlier round.
+        const guarded = playbook([
+          write('w'),
+          loop(
+            'l',
+            [
+              {
+                type: 'if',
+                id: 'again',
+                when: { verdict: { step: 'r', is: 'request_changes' } },
+                then: [write('fix', { worker: { otherThan: 'r' }, continue: 'w' })],
+              },
+              review('r', 'w', { worker: { otherThan: 'w' } }),
+            ],
+            { verdict: { step: 'r', is: 'approve' } },
+          ),
+        ]);
+        assert.deepEqual(parsePlaybook(guarded, SOURCE), { ...guarded, inputs: {} });
+      });
+
+      it('rejects an if outside the loop as a guard: it runs before the body', function () {
+        assertOnlyProblem(
+          playbook([
+            write('w'),
+            {
+              type: 'if',
+              id: 'outer',
+              when: { succeeded: 'w' },
+              then: [
+                loop('l', [write('fix', { worker: { otherThan: 'r' }, continue: 'w' }), review('r', 'w')], {
+                  succeeded: 'r',
+                }),
+              ],
+            },
+          ]),
+          'steps[1].then[0].steps[0].worker.otherThan',
+          /"r" runs later in the loop body/,
+        );
+      });
+    });
+
     it('rejects an {input} of the wrong input type', function () {
       const inputs = {
         n: { type: 'integer', default: 2, min: 1, max: 5 },
@@ -967,7 +1121,7 @@ function assertParsesOrLocatesProblems(value: unknown): void {
 // that refer only to writes already run (or, in a loop body, to writes of the same body), recording where each
 // reference is so that a property can break exactly one.
 
-type WorkerChoice = 'codex' | 'gemini' | 'input' | 'otherThan';
+type WorkerChoice = 'codex' | 'gemini' | 'input' | 'otherThan' | 'sameAs';
 interface WriteOp {
   kind: 'write';
   worker: WorkerChoice;
@@ -1012,7 +1166,7 @@ interface Generated {
   references: Reference[];
 }
 
-const workerChoice = fc.constantFrom<WorkerChoice>('codex', 'gemini', 'input', 'otherThan');
+const workerChoice = fc.constantFrom<WorkerChoice>('codex', 'gemini', 'input', 'otherThan', 'sameAs');
 const writeOp: fc.Arbitrary<WriteOp> = fc.record({
   kind: fc.constant('write' as const),
   worker: workerChoice,
@@ -1156,6 +1310,9 @@ class PlaybookBuilder {
     if (choice === 'input') return { input: 'writer' };
     if (choice === 'otherThan' && writes.length > 0) {
       return { otherThan: this.refer(writes, pick, [...at, 'worker', 'otherThan']) };
+    }
+    if (choice === 'sameAs' && writes.length > 0) {
+      return { sameAs: this.refer(writes, pick, [...at, 'worker', 'sameAs']) };
     }
     return choice === 'gemini' ? 'gemini' : 'codex';
   }

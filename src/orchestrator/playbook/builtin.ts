@@ -1,6 +1,7 @@
 // The playbooks Tandem ships: the writer/reviewer handoff with revision rounds, reviewer-first planning then
 // writing, parallel generation with adjudication, and the five strategies written as playbooks. They go through
-// the same validation as a user's playbook (a unit test parses every one).
+// the same validation as a user's playbook (a unit test parses every one). A reviewer that must not be the writer
+// is named `{ otherThan: WRITE_ID }`, resolved from who actually wrote (after a fallback, the CLI it fell back to).
 import type { Playbook } from './schema';
 
 const REVISE_TASK = [
@@ -45,13 +46,14 @@ const handoff: Playbook = {
             {
               type: 'write',
               id: 'revise',
-              worker: { input: 'writer' },
+              // Whoever actually wrote (the other CLI than its reviewer), so the reviewer stays independent.
+              worker: { otherThan: 'review' },
               continue: 'write',
               task: REVISE_TASK,
             },
           ],
         },
-        { type: 'review', id: 'review', worker: { otherThanInput: 'writer' }, of: 'write' },
+        { type: 'review', id: 'review', worker: { otherThan: 'write' }, of: 'write' },
       ],
     },
     { type: 'apply', id: 'apply', of: 'write', when: { verdict: { step: 'review', is: 'approve' } } },
@@ -77,7 +79,7 @@ const planThenWrite: Playbook = {
     {
       type: 'review',
       id: 'check',
-      worker: { otherThanInput: 'writer' },
+      worker: { otherThan: 'write' },
       of: 'write',
       focus: 'Check that the change carries out the plan you wrote, step by step:\n{{steps.plan.message}}',
     },
@@ -113,11 +115,21 @@ const parallelAdjudicate: Playbook = {
       branches: [
         [
           { type: 'verify', id: 'verify_codex', of: 'codex_solution', command: { input: 'verify' } },
-          { type: 'review', id: 'review_codex', worker: 'gemini', of: 'codex_solution' },
+          {
+            type: 'review',
+            id: 'review_codex',
+            worker: { otherThan: 'codex_solution' },
+            of: 'codex_solution',
+          },
         ],
         [
           { type: 'verify', id: 'verify_gemini', of: 'gemini_solution', command: { input: 'verify' } },
-          { type: 'review', id: 'review_gemini', worker: 'codex', of: 'gemini_solution' },
+          {
+            type: 'review',
+            id: 'review_gemini',
+            worker: { otherThan: 'gemini_solution' },
+            of: 'gemini_solution',
+          },
         ],
       ],
     },
@@ -137,12 +149,14 @@ const singleWorker: Playbook = {
   ],
 };
 
+// The reviewer is fixed, as the name says. When the write falls back to the reviewer's CLI, the engine hands the
+// review to the other CLI (a recorded decision) rather than let a CLI review its own change.
 function writeThenReview(writer: 'codex' | 'gemini'): Playbook {
   const reviewer = writer === 'codex' ? 'gemini' : 'codex';
   return {
     format: 1,
     name: `${writer}_writes_${reviewer}_reviews`,
-    description: `${writer} writes, ${reviewer} reviews; applied when the review approves.`,
+    description: `${writer} writes, ${reviewer} reviews; applied when the review approves. When the write falls back to ${reviewer}, ${writer} reviews instead.`,
     inputs: {},
     steps: [
       { type: 'write', id: 'write', worker: writer },
@@ -170,8 +184,8 @@ const parallelDualWriteReview: Playbook = {
       type: 'parallel',
       id: 'reviews',
       branches: [
-        [{ type: 'review', id: 'review_codex', worker: 'gemini', of: 'write_codex' }],
-        [{ type: 'review', id: 'review_gemini', worker: 'codex', of: 'write_gemini' }],
+        [{ type: 'review', id: 'review_codex', worker: { otherThan: 'write_codex' }, of: 'write_codex' }],
+        [{ type: 'review', id: 'review_gemini', worker: { otherThan: 'write_gemini' }, of: 'write_gemini' }],
       ],
     },
     { type: 'adjudicate', id: 'adjudicate', candidates: ['write_codex', 'write_gemini'] },
@@ -194,7 +208,7 @@ const securityRedteamPass: Playbook = {
   },
   steps: [
     { type: 'write', id: 'write', worker: { input: 'writer' } },
-    { type: 'review', id: 'redteam', worker: { otherThanInput: 'writer' }, of: 'write', mode: 'redteam' },
+    { type: 'review', id: 'redteam', worker: { otherThan: 'write' }, of: 'write', mode: 'redteam' },
     {
       type: 'apply',
       id: 'apply',

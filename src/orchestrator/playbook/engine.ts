@@ -8,6 +8,12 @@
 // (twice by default; a timed-out one only when the step sets retries); a step still failing, whatever its class,
 // is handed to the other CLI when its policy (or the run's) allows fallback; otherwise it stops the branch. A stopped run keeps what was written: its patches stay in the run folder and
 // the run ends `partial` with the reason (or `failed` when nothing was written).
+//
+// Independence: who works a step is chosen from who actually worked the steps before, fallbacks included
+// (`otherThan`, `sameAs`). An `otherThan` step never runs on the CLI of the step it names, and a review never
+// goes to a CLI that wrote the change it reviews, except as its declared worker (a self-review the playbook
+// asked for): a review whose CLI took the change over by a fallback goes to the other CLI, and with no CLI left
+// the branch stops.
 import { createHash } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -25,7 +31,7 @@ import {
   writerPrompt,
 } from '../prompts';
 import type { ChangeRecord } from '../summary';
-import { type Condition, type Playbook, type Resilience, type Step, type WorkerRef } from './schema';
+import { type Condition, type Playbook, type Resilience, type Step } from './schema';
 
 export const TRACE_FILE = 'playbook.json';
 export const TRACE_SCHEMA_VERSION = 1;
@@ -120,15 +126,25 @@ function comparePositions(a: readonly number[], b: readonly number[]): number {
   return a.length - b.length;
 }
 
+const KINDS: readonly WorkerKind[] = ['codex', 'gemini'];
+
 function other(kind: WorkerKind): WorkerKind {
   return kind === 'codex' ? 'gemini' : 'codex';
 }
 
+/**
+ * The CLIs that wrote a change (a continued write gathers every step that worked in its copy), each marked
+ * `declared` when the playbook chose it for a step and `fallback` when it only took a step over.
+ */
+type Authors = Partial<Record<WorkerKind, 'declared' | 'fallback'>>;
+
 type Result =
-  | { type: 'plan'; kind: WorkerKind; ok: boolean; status: string; message: string }
+  | { type: 'plan'; kind: WorkerKind; declared: WorkerKind; ok: boolean; status: string; message: string }
   | {
       type: 'write';
       kind: WorkerKind;
+      declared: WorkerKind;
+      authors: Authors;
       ok: boolean;
       status: string;
       message: string;
@@ -139,6 +155,7 @@ type Result =
   | {
       type: 'review';
       kind: WorkerKind;
+      declared: WorkerKind;
       ok: boolean;
       status: string;
       of: string;
@@ -164,6 +181,37 @@ class Stop extends Error {
   ) {
     super(reason);
   }
+}
+
+type WorkedResult = Extract<Result, { type: 'plan' | 'write' | 'review' }>;
+type WorkerStep = Extract<Step, { type: 'plan' | 'write' | 'review' }>;
+
+const DONE: Record<WorkedResult['type'], string> = { plan: 'planned', write: 'written', review: 'reviewed' };
+
+/** The CLIs an `otherThan` of this step must avoid: everyone who wrote its change, else the CLI that ran it. */
+function workersOf(result: WorkedResult): WorkerKind[] {
+  if (result.type === 'write' && result.change !== null) {
+    const authors = KINDS.filter((kind) => result.authors[kind] !== undefined);
+    if (authors.length > 0) return authors;
+  }
+  return [result.kind];
+}
+
+/** Whether a fallback decided who worked the step (or wrote part of its change). */
+function tookOver(result: WorkedResult): boolean {
+  if (result.type === 'write' && result.change !== null)
+    return Object.values(result.authors).includes('fallback');
+  return result.kind !== result.declared;
+}
+
+/** The authors after one more write in the same copy: a CLI the playbook chose once stays `declared`. */
+function withAuthor(authors: Authors, kind: WorkerKind, how: 'declared' | 'fallback'): Authors {
+  return { ...authors, [kind]: authors[kind] === 'declared' ? 'declared' : how };
+}
+
+/** Why a worker step stopped its branch: "the writer (codex) failed in write: HTTP 500; not handed to ...". */
+function failure(what: string, result: StepResult, refused: string | undefined): string {
+  return `${what}: ${result.errorMessage ?? 'no detail'}${refused ? `; ${refused}` : ''}`;
 }
 
 function formatFindings(findings: readonly Finding[]): string {
@@ -365,15 +413,96 @@ export class PlaybookExecution {
     return rounds.some((round) => round > 1) ? `${id}-${rounds.join('-')}` : id;
   }
 
-  private workerOf(ref: WorkerRef): WorkerKind {
-    if (typeof ref === 'string') return ref;
-    if ('input' in ref) return this.input.inputs[ref.input] as WorkerKind;
-    if ('otherThanInput' in ref) return other(this.input.inputs[ref.otherThanInput] as WorkerKind);
-    const result = this.results.get(ref.otherThan);
-    if (result && (result.type === 'plan' || result.type === 'write' || result.type === 'review')) {
-      return other(result.kind);
+  /**
+   * Who works a plan, write or review step, from its worker reference and who actually worked the steps before
+   * (fallbacks included), and the CLIs a fallback must not hand it to, each with the reason. A choice a fallback
+   * shaped is recorded and traced as a decision at the step's own position (before its attempts).
+   */
+  private async chooseWorker(
+    step: WorkerStep,
+    position: number[],
+  ): Promise<{ kind: WorkerKind; avoid: Map<WorkerKind, string> }> {
+    const ref = step.worker;
+    const avoid = new Map<WorkerKind, string>();
+    const notes: string[] = [];
+    let kind: WorkerKind;
+    if (typeof ref === 'string') kind = ref;
+    else if ('input' in ref) kind = this.input.inputs[ref.input] as WorkerKind;
+    else if ('otherThanInput' in ref) kind = other(this.input.inputs[ref.otherThanInput] as WorkerKind);
+    else if ('sameAs' in ref) {
+      const target = this.workedResult(ref.sameAs);
+      kind = target.kind;
+      if (target.kind !== target.declared) {
+        notes.push(
+          `${ref.sameAs} was ${DONE[target.type]} by ${kind} after a fallback, so ${kind} works ${step.id} too (the same CLI as ${ref.sameAs})`,
+        );
+      }
+    } else {
+      const target = this.workedResult(ref.otherThan);
+      const excluded = workersOf(target);
+      const worked = excluded[0] as WorkerKind;
+      if (excluded.length > 1) {
+        return this.noWorkerFor(step, position, `both codex and gemini wrote ${ref.otherThan}`);
+      }
+      kind = other(worked);
+      avoid.set(worked, `${step.id} must be worked by the other CLI than ${ref.otherThan} (${worked})`);
+      if (tookOver(target)) {
+        notes.push(
+          `${ref.otherThan} was ${DONE[target.type]} by ${worked} after a fallback, so ${kind} works ${step.id} (the other CLI than ${ref.otherThan})`,
+        );
+      }
     }
-    throw new Stop(`the worker of ${ref.otherThan} is not known yet (it did not run)`, false);
+    if (step.type === 'review') {
+      const role = step.mode === 'redteam' ? 'red team' : 'reviewer';
+      const written = this.results.get(step.of);
+      const authors: Authors = written?.type === 'write' ? written.authors : {};
+      for (const author of KINDS) {
+        if (authors[author] !== undefined)
+          avoid.set(author, `${author} wrote ${step.of}: the ${role} would review its own change`);
+      }
+      // The declared reviewer took the change over by a fallback: the review follows the fallback to the other
+      // CLI rather than judge its own work. A self-review the playbook declared (`declared`) is left alone.
+      if (authors[kind] === 'fallback') {
+        const alternative = other(kind);
+        const tookOverBy = `${kind} wrote ${step.of} after a fallback`;
+        if (authors[alternative] !== undefined) {
+          return this.noWorkerFor(step, position, `both codex and gemini wrote ${step.of}`);
+        }
+        const blocked = avoid.get(alternative);
+        if (blocked !== undefined) return this.noWorkerFor(step, position, `${tookOverBy}, and ${blocked}`);
+        notes.push(
+          `${tookOverBy}, and the ${role} would review its own change, so ${alternative} works ${step.id} instead`,
+        );
+        kind = alternative;
+      }
+    }
+    if (notes.length > 0) {
+      const message = `${step.id}: ${notes.join('; ')}.`;
+      await this.context.decide(message, { step: step.id, worker: kind });
+      await this.trace({ position, kind: 'decision', id: step.id, worker: kind, message });
+    }
+    return { kind, avoid };
+  }
+
+  /** The result of a step a worker reference names; the branch stops when that step has not run. */
+  private workedResult(id: string): WorkedResult {
+    const target = this.results.get(id);
+    if (target?.type !== 'plan' && target?.type !== 'write' && target?.type !== 'review') {
+      throw new Stop(`the worker of ${id} is not known yet (it did not run)`, false);
+    }
+    return target;
+  }
+
+  /** No CLI may work the step without breaking its independence: recorded, traced, and the branch stops. */
+  private async noWorkerFor(step: WorkerStep, position: number[], why: string): Promise<never> {
+    const reason =
+      step.type === 'review'
+        ? `the ${step.mode === 'redteam' ? 'red team' : 'reviewer'} would review its own change in ${step.id}: ${why}`
+        : `no CLI is left to work ${step.id}: ${why}`;
+    const message = `${step.id}: ${reason}.`;
+    await this.context.decide(message, { step: step.id, worker: null });
+    await this.trace({ position, kind: 'decision', id: step.id, message });
+    throw new Stop(reason, false);
   }
 
   private cwdIn(dir: string): string {
@@ -397,11 +526,13 @@ export class PlaybookExecution {
     name: string;
     role: Role;
     kind: WorkerKind;
+    /** The CLIs the step must not be handed to, with why (see chooseWorker). */
+    avoid: ReadonlyMap<WorkerKind, string>;
     policy: Resilience | undefined;
     position: number[];
     prompt: (name: string) => string;
     cwd: () => Promise<string>;
-  }): Promise<{ result: StepResult; record: StepRecord; kind: WorkerKind }> {
+  }): Promise<{ result: StepResult; record: StepRecord; kind: WorkerKind; refused?: string }> {
     const policy = options.policy ?? this.input.resilience ?? {};
     let kind = options.kind;
     let attempt = 0;
@@ -447,6 +578,19 @@ export class PlaybookExecution {
         continue;
       }
       if (policy.fallback && !fellBack) {
+        const refused = options.avoid.get(other(kind));
+        if (refused !== undefined) {
+          // A fallback that would break the step's independence is not taken; the step's failure stands.
+          const message = `${stepName}: ${kind} ${result.status}; not handing the step to ${other(kind)}: ${refused}.`;
+          await this.context.decide(message, { step: options.id, worker: null });
+          await this.trace({
+            position: [...options.position, counter],
+            kind: 'decision',
+            id: options.id,
+            message,
+          });
+          return { result, record, kind, refused: `not handed to ${other(kind)}: ${refused}` };
+        }
         fellBack = true;
         await this.context.decide(
           `${stepName}: ${kind} ${result.status}; handing the step to ${other(kind)}.`,
@@ -466,11 +610,13 @@ export class PlaybookExecution {
     rounds: number[],
   ): Promise<void> {
     const task = this.render(step.task ?? '{{task}}');
-    const { result, kind } = await this.work({
+    const chosen = await this.chooseWorker(step, position);
+    const { result, kind, refused } = await this.work({
       id: step.id,
       name: this.stepName(step.id, rounds),
       role: 'planner',
-      kind: this.workerOf(step.worker),
+      kind: chosen.kind,
+      avoid: chosen.avoid,
       policy: step.onFailure,
       position,
       prompt: (name) => plannerPrompt(task, name),
@@ -480,13 +626,14 @@ export class PlaybookExecution {
     this.results.set(step.id, {
       type: 'plan',
       kind,
+      declared: chosen.kind,
       ok,
       status: result.status,
       message: result.finalMessage,
     });
     if (!ok)
       throw new Stop(
-        `the planner (${kind}) ${result.status} in ${step.id}: ${result.errorMessage ?? 'no detail'}`,
+        failure(`the planner (${kind}) ${result.status} in ${step.id}`, result, refused),
         result.status === 'cancelled',
       );
   }
@@ -506,11 +653,13 @@ export class PlaybookExecution {
       throw new Stop(`${step.id} continues ${step.continue}, which wrote nothing`, false);
     }
     let copy: IsolatedCopy | undefined = continued?.type === 'write' ? continued.copy : undefined;
-    const { result, record, kind } = await this.work({
+    const chosen = await this.chooseWorker(step, position);
+    const { result, record, kind, refused } = await this.work({
       id: step.id,
       name: this.stepName(step.id, rounds),
       role: 'writer',
-      kind: this.workerOf(step.worker),
+      kind: chosen.kind,
+      avoid: chosen.avoid,
       policy: step.onFailure,
       position,
       prompt: (name) => writerPrompt(task, name),
@@ -531,9 +680,14 @@ export class PlaybookExecution {
       change = await workCopy.captureChange();
       changeRecord = await this.context.recordChange(record.name, change, record);
     }
+    // The change in a continued copy is the work of everyone who wrote in it.
+    const before: Authors = continued?.type === 'write' ? continued.authors : {};
+    const authors = ok ? withAuthor(before, kind, kind === chosen.kind ? 'declared' : 'fallback') : {};
     this.results.set(step.id, {
       type: 'write',
       kind,
+      declared: chosen.kind,
+      authors,
       ok,
       status: result.status,
       message: result.finalMessage,
@@ -545,6 +699,7 @@ export class PlaybookExecution {
       // The continued write now stands for the whole change made in its copy.
       this.results.set(step.continue as string, {
         ...continued,
+        authors,
         change,
         changeRecord,
         message: result.finalMessage,
@@ -552,7 +707,7 @@ export class PlaybookExecution {
     }
     if (!ok) {
       throw new Stop(
-        `the writer (${kind}) ${result.status} in ${step.id}: ${result.errorMessage ?? 'no detail'}`,
+        failure(`the writer (${kind}) ${result.status} in ${step.id}`, result, refused),
         result.status === 'cancelled',
       );
     }
@@ -583,11 +738,13 @@ export class PlaybookExecution {
     const focus = step.focus === undefined ? undefined : this.render(step.focus);
     const task = this.input.task;
     const mode = step.mode ?? 'review';
-    const { result, record, kind } = await this.work({
+    const chosen = await this.chooseWorker(step, position);
+    const { result, record, kind, refused } = await this.work({
       id: step.id,
       name: this.stepName(step.id, rounds),
       role: mode === 'redteam' ? 'redteam' : 'reviewer',
-      kind: this.workerOf(step.worker),
+      kind: chosen.kind,
+      avoid: chosen.avoid,
       policy: step.onFailure,
       position,
       prompt: (name) =>
@@ -615,6 +772,7 @@ export class PlaybookExecution {
     this.results.set(step.id, {
       type: 'review',
       kind,
+      declared: chosen.kind,
       ok,
       status: result.status,
       of: step.of,
@@ -625,7 +783,11 @@ export class PlaybookExecution {
     this.reviewOf.set(step.of, step.id);
     if (!ok) {
       throw new Stop(
-        `the ${step.mode === 'redteam' ? 'red team' : 'reviewer'} (${kind}) ${result.status} in ${step.id}: ${result.errorMessage ?? 'no detail'}`,
+        failure(
+          `the ${step.mode === 'redteam' ? 'red team' : 'reviewer'} (${kind}) ${result.status} in ${step.id}`,
+          result,
+          refused,
+        ),
         result.status === 'cancelled',
       );
     }

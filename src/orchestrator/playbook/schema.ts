@@ -22,11 +22,15 @@ const inputNameSchema = z
   .string()
   .regex(ID, 'an input name is 1-32 lower-case letters, digits or _ and starts with a letter');
 
-/** Which CLI works a step: a fixed one, the value of an input, or the other CLI than the one of a step. */
+/**
+ * Which CLI works a step: a fixed one, the value of an input, the other CLI than an input's value, or, from who
+ * actually worked an earlier step (fallbacks included), the other CLI than it or the same CLI as it.
+ */
 export const workerRefSchema = z.union([
   z.enum(['codex', 'gemini']),
   z.object({ input: inputNameSchema }).strict(),
   z.object({ otherThan: idSchema }).strict(),
+  z.object({ sameAs: idSchema }).strict(),
   z.object({ otherThanInput: inputNameSchema }).strict(),
 ]);
 export type WorkerRef = z.infer<typeof workerRefSchema>;
@@ -378,26 +382,30 @@ export function checkReferences(playbook: Playbook): { path: string; message: st
 
   // Then the references, walking in execution order with the set of steps that have run by then.
   const visible = new Set<string>();
+  // `guarded`: the ids of enclosing loop bodies as seen from inside an `if` arm within those loops, where a step
+  // that runs later in the body may already have run in an earlier round when the arm is taken.
   const walk = (
     steps: readonly Step[],
     path: (string | number)[],
     branch: string,
     loopIds: Set<string>,
+    guarded: ReadonlySet<string>,
   ): void => {
     steps.forEach((step, index) => {
       const at = [...path, index];
-      const refer = (field: (string | number)[], id: string, kinds: readonly Step['type'][]): void => {
+      /** Checks a reference; true when it is sound. */
+      const refer = (field: (string | number)[], id: string, kinds: readonly Step['type'][]): boolean => {
         const target = declared.get(id);
         if (!target) {
           problem([...at, ...field], `no step has the id "${id}"`);
-          return;
+          return false;
         }
         if (!visible.has(id) && !loopIds.has(id)) {
           problem(
             [...at, ...field],
             `"${id}" runs later or in another branch; refer only to steps that ran before`,
           );
-          return;
+          return false;
         }
         // A step of the same loop body that has not run yet in this pass is seen only from its own branch (or
         // branches nested in it): a sibling branch runs at the same time, so its result is never certain.
@@ -405,21 +413,45 @@ export function checkReferences(playbook: Playbook): { path: string; message: st
           target.branch === '' || target.branch === branch || branch.startsWith(`${target.branch}/`);
         if (!visible.has(id) && !sameLine) {
           problem([...at, ...field], `"${id}" is in another parallel branch`);
-          return;
+          return false;
         }
         if (!kinds.includes(target.type)) {
           problem(
             [...at, ...field],
             `"${id}" is a ${target.type} step; a ${kinds.join(' or ')} step is needed`,
           );
+          return false;
         }
+        return true;
       };
       const worker = (ref: WorkerRef, field: string): void => {
         if (typeof ref === 'string') return;
         if ('input' in ref) needInput([...at, field, 'input'], ref.input, ['worker']);
         else if ('otherThanInput' in ref)
           needInput([...at, field, 'otherThanInput'], ref.otherThanInput, ['worker']);
-        else refer([field, 'otherThan'], ref.otherThan, ['plan', 'write', 'review']);
+        else {
+          const form = 'otherThan' in ref ? 'otherThan' : 'sameAs';
+          const id = 'otherThan' in ref ? ref.otherThan : ref.sameAs;
+          const where = [...at, field, form];
+          if (id === step.id) {
+            problem(
+              where,
+              form === 'otherThan'
+                ? 'a step cannot be worked by the other CLI than itself; name the step it must differ from'
+                : 'a step cannot be worked by the same CLI as itself; name the step whose CLI it takes',
+            );
+          } else if (
+            refer([field, form], id, ['plan', 'write', 'review']) &&
+            !visible.has(id) &&
+            !guarded.has(id)
+          ) {
+            // Unlike a condition (false) or a review of it (skipped), a worker needs the step to have run.
+            problem(
+              where,
+              `"${id}" runs later in the loop body, so in round 1 its CLI is not known; name a step that ran before, or put this step in an if that runs once "${id}" has run`,
+            );
+          }
+        }
       };
       const template = (text: string | undefined, field: string): void => {
         if (text === undefined) return;
@@ -518,7 +550,7 @@ export function checkReferences(playbook: Playbook): { path: string; message: st
             // Each branch sees what ran before the parallel step, not its siblings.
             visible.clear();
             for (const id of before) visible.add(id);
-            walk(branchSteps, [...at, 'branches', b], `${branch}/${step.id}:${b}`, loopIds);
+            walk(branchSteps, [...at, 'branches', b], `${branch}/${step.id}:${b}`, loopIds, guarded);
             seen.push(...[...visible].filter((id) => !before.has(id)));
           });
           for (const id of seen) visible.add(id);
@@ -538,7 +570,7 @@ export function checkReferences(playbook: Playbook): { path: string; message: st
           }
           const body = new Set(loopIds);
           collectIds(step.steps, body);
-          walk(step.steps, [...at, 'steps'], branch, body);
+          walk(step.steps, [...at, 'steps'], branch, body, guarded);
           condition(step.until, ['until']);
           break;
         }
@@ -546,12 +578,12 @@ export function checkReferences(playbook: Playbook): { path: string; message: st
           condition(step.when, ['when']);
           // The two arms never both run: `else` sees what ran before the `if`, not `then`'s steps.
           const before = new Set(visible);
-          walk(step.then, [...at, 'then'], branch, loopIds);
+          walk(step.then, [...at, 'then'], branch, loopIds, loopIds);
           const afterThen = new Set(visible);
           if (step.else) {
             visible.clear();
             for (const id of before) visible.add(id);
-            walk(step.else, [...at, 'else'], branch, loopIds);
+            walk(step.else, [...at, 'else'], branch, loopIds, loopIds);
           }
           for (const id of afterThen) visible.add(id);
           break;
@@ -560,7 +592,7 @@ export function checkReferences(playbook: Playbook): { path: string; message: st
       visible.add(step.id);
     });
   };
-  walk(playbook.steps, ['steps'], '', new Set());
+  walk(playbook.steps, ['steps'], '', new Set(), new Set());
   return problems;
 }
 
