@@ -10,6 +10,7 @@ import path from 'node:path';
 import { identify } from '../../src/core/exec';
 import type { RunRecord } from '../../src/orchestrator/model';
 import { RunStore } from '../../src/orchestrator/run-store';
+import { deadHost, leftRunningRecord } from '../support/dead-runs';
 import { openHarness, type McpHarness } from '../support/mcp-harness';
 import { fixture, isProcessAlive, killQuietly, waitUntilGone } from '../support/processes';
 
@@ -44,15 +45,6 @@ async function startFixture(name: string): Promise<Started> {
   return { child, pid: child.pid as number, startTime, pids };
 }
 
-/** The identity of a process that has ended: the host of a server that died. */
-async function deadHost(): Promise<{ pid: number; startTime: string }> {
-  const { child, pid, startTime } = await startFixture('hang.cjs');
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGKILL');
-  await exited;
-  return { pid, startTime };
-}
-
 /** Writes a run the way a server that died mid-step leaves it: running, with its step's pid recorded. */
 async function seedInterruptedRun(
   root: string,
@@ -63,25 +55,7 @@ async function seedInterruptedRun(
   const id = `run-20260101T000000Z-${Math.floor(Math.random() * 0xffffff)
     .toString(16)
     .padStart(6, '0')}`;
-  const now = new Date().toISOString();
-  const record: RunRecord = {
-    id,
-    kind: 'strategy',
-    strategy: 'single_worker',
-    playbook: null,
-    owner: 'agent-gone',
-    prompt: 'Left running.',
-    status: 'running',
-    createdAt: now,
-    startedAt: now,
-    endedAt: null,
-    workers: ['codex'],
-    stepCount: 1,
-    outcome: null,
-    decision: null,
-    applied: false,
-    host,
-  };
+  const record = leftRunningRecord(id, host, 1);
   appendFileSync(store.indexPath, `${JSON.stringify(record)}\n`);
   await store.refresh();
   await store.appendEvent(id, {

@@ -10,20 +10,9 @@ import type { RunRecord, StepRecord } from '../../src/orchestrator/model';
 import { builtinPlaybook } from '../../src/orchestrator/playbook/library';
 import { resolveInputs } from '../../src/orchestrator/playbook/schema';
 import type { RunSummary } from '../../src/orchestrator/summary';
+import { deadHost, leftRunningRecord } from '../support/dead-runs';
 import { openHarness, type McpHarness } from '../support/mcp-harness';
 import { fixture, killQuietly, waitUntilGone } from '../support/processes';
-
-/** The identity of a process that has ended: the host of a server that died. */
-async function deadHost(): Promise<{ pid: number; startTime: string }> {
-  const child = spawn(process.execPath, [fixture('hang.cjs')], { stdio: ['ignore', 'pipe', 'ignore'] });
-  await new Promise((resolve) => child.stdout.once('data', resolve));
-  const startTime = identify(child.pid as number).startTime;
-  assert.ok(startTime);
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGKILL');
-  await exited;
-  return { pid: child.pid as number, startTime };
-}
 
 function runFolder(harness: McpHarness, id: string): string {
   return harness.services.store.runDir(id);
@@ -258,27 +247,9 @@ describe('start-up recovery writes the summary of an interrupted run', function 
   it('when the run folder is gone: writes the summary anyway, with no steps', async function () {
     const first = await firstServer();
     const id = 'run-20260101T000000Z-dead03';
-    const now = new Date().toISOString();
     appendFileSync(
       first.services.store.indexPath,
-      `${JSON.stringify({
-        id,
-        kind: 'strategy',
-        strategy: 'single_worker',
-        playbook: null,
-        owner: 'agent-gone',
-        prompt: 'Left running.',
-        status: 'running',
-        createdAt: now,
-        startedAt: now,
-        endedAt: null,
-        workers: ['codex'],
-        stepCount: 0,
-        outcome: null,
-        decision: null,
-        applied: false,
-        host: await deadHost(),
-      })}\n`,
+      `${JSON.stringify(leftRunningRecord(id, await deadHost(), 0))}\n`,
     );
     await first.close({ keepRoot: true });
     second = await openHarness({ root: first.root });
