@@ -4,6 +4,7 @@
 import {
   LIMITS,
   parseToWebview,
+  type ChangeView,
   type DetailMessage,
   type EventView,
   type EventsMessage,
@@ -234,6 +235,8 @@ let state: StateMessage | undefined;
 let detail: DetailMessage | undefined;
 let reselected = false;
 let noticeTimer: ReturnType<typeof setTimeout> | undefined;
+/** The collapsible blocks (a command, a reply) opened in the shown run, kept open when its detail re-renders. */
+let openBlocks = new Set<string>();
 
 function save(): void {
   api.setState(saved);
@@ -255,6 +258,7 @@ function select(target: Target): void {
   updateRunTabStop(rowOf(document.activeElement));
   if (!detail || detail.folderKey !== target.folderKey || detail.run.id !== target.runId) {
     detail = undefined;
+    openBlocks = new Set();
     replaceKeepingFocus(detailPane, h('p', { class: 'placeholder' }, `Loading ${target.runId}…`));
   }
   send({ type: 'select', folderKey: target.folderKey, runId: target.runId });
@@ -588,6 +592,53 @@ function fact(label: string, value: Child): HTMLElement {
   return h('div', { class: 'fact' }, h('dt', {}, label), h('dd', {}, value ?? '—'));
 }
 
+/**
+ * A collapsible monospace block (a native <details>, so Enter and Space open it) whose body scrolls, reachable
+ * by Tab so the keyboard can scroll it too. `key` keeps it open across re-renders of the same run.
+ */
+function block(
+  key: string,
+  label: string,
+  name: string,
+  preview: string,
+  body: string,
+  className: string,
+): HTMLElement {
+  return h(
+    'details',
+    { class: `block ${className}`, 'data-block': key, open: openBlocks.has(key) },
+    h(
+      'summary',
+      { 'data-focus-key': `block:${key}` },
+      h('span', { class: 'block-label' }, label),
+      preview ? h('code', { class: 'block-preview muted' }, preview) : null,
+    ),
+    h('pre', { tabindex: 0, 'aria-label': name }, h('code', {}, body)),
+  );
+}
+
+function exitText(step: StepView): string {
+  if (step.signal !== null) return `signal ${step.signal}`;
+  return step.exitCode === null ? 'no exit code' : `exit ${step.exitCode}`;
+}
+
+/** The command's program and first arguments, for the closed block's line. */
+function commandPreview(argv: string[]): string {
+  const text = argv.join(' ');
+  return text.length > 80 ? `${text.slice(0, 79)}…` : text;
+}
+
+function diffStats(stats: { files: number; insertions: number; deletions: number }): HTMLElement {
+  return h(
+    'span',
+    { class: 'diff-stats' },
+    `${stats.files} file${stats.files === 1 ? '' : 's'} `,
+    h('span', { class: 'insertions' }, `+${stats.insertions}`),
+    ' ',
+    h('span', { class: 'deletions' }, `−${stats.deletions}`),
+  );
+}
+
 function stepItem(step: StepView): HTMLElement {
   const diff = step.diffStats;
   return h(
@@ -602,13 +653,23 @@ function stepItem(step: StepView): HTMLElement {
       h('span', { class: `kind kind-${step.workerKind}` }, step.workerKind),
       h('span', { class: 'step-model muted' }, step.model),
       h('span', { class: 'step-duration' }, formatDuration(step.durationMs)),
-      h('span', { class: 'step-exit' }, step.exitCode === null ? 'no exit code' : `exit ${step.exitCode}`),
+      h('span', { class: 'step-exit' }, exitText(step)),
       step.verdict && step.verdict !== 'none'
         ? h('span', { class: `verdict verdict-${step.verdict}` }, step.verdict.replace(/_/g, ' '))
         : null,
       step.tokens !== null ? h('span', { class: 'step-tokens muted' }, `${step.tokens} tokens`) : null,
     ),
     step.errorMessage ? h('p', { class: 'step-error' }, step.errorMessage) : null,
+    step.argv.length > 0
+      ? block(
+          `command:${step.index}`,
+          'Command',
+          `Command of step ${step.index} (${step.name})`,
+          commandPreview(step.argv),
+          step.argv.join(' '),
+          'command',
+        )
+      : null,
     step.findings.length > 0
       ? h(
           'ul',
@@ -620,6 +681,7 @@ function stepItem(step: StepView): HTMLElement {
               h('span', { class: `severity severity-${finding.severity}` }, finding.severity),
               ` ${finding.title}`,
               finding.file ? h('code', { class: 'muted' }, ` ${finding.file}`) : null,
+              finding.detail ? h('span', { class: 'finding-detail' }, ` — ${finding.detail}`) : null,
             ),
           ),
         )
@@ -628,16 +690,7 @@ function stepItem(step: StepView): HTMLElement {
       ? h(
           'div',
           { class: 'files' },
-          diff
-            ? h(
-                'span',
-                { class: 'diff-stats' },
-                `${diff.files} file${diff.files === 1 ? '' : 's'} `,
-                h('span', { class: 'insertions' }, `+${diff.insertions}`),
-                ' ',
-                h('span', { class: 'deletions' }, `−${diff.deletions}`),
-              )
-            : null,
+          diff ? diffStats(diff) : null,
           h(
             'ul',
             { class: 'file-list', 'aria-label': 'Files changed' },
@@ -647,7 +700,85 @@ function stepItem(step: StepView): HTMLElement {
           ),
         )
       : null,
+    step.reply
+      ? block(
+          `reply:${step.index}`,
+          'Reply',
+          `Reply of step ${step.index} (${step.name})`,
+          '',
+          step.reply,
+          'reply',
+        )
+      : null,
   );
+}
+
+/** Columns of counts, right-aligned as their numbers are. */
+const NUMERIC_HEADS = new Set(['Files', '+', '−']);
+
+function table(caption: string, className: string, heads: string[], rows: HTMLElement[]): HTMLElement {
+  return h(
+    'div',
+    { class: 'table-scroll' },
+    h(
+      'table',
+      { class: `grid ${className}` },
+      h('caption', { class: 'visually-hidden' }, caption),
+      h(
+        'thead',
+        {},
+        h(
+          'tr',
+          {},
+          ...heads.map((head) =>
+            h('th', { scope: 'col', class: NUMERIC_HEADS.has(head) ? 'num' : null }, head),
+          ),
+        ),
+      ),
+      h('tbody', {}, ...rows),
+    ),
+  );
+}
+
+function changesSection(changes: ChangeView[]): HTMLElement[] {
+  if (changes.length === 0) return [];
+  const summaryRows = changes.map((change) =>
+    h(
+      'tr',
+      { 'data-change': change.label },
+      h('td', {}, h('strong', {}, change.label)),
+      h('td', { class: 'num' }, String(change.stats.files)),
+      h('td', { class: 'num insertions' }, `+${change.stats.insertions}`),
+      h('td', { class: 'num deletions' }, `−${change.stats.deletions}`),
+      h('td', {}, change.applied ? 'yes' : 'no'),
+      h(
+        'td',
+        {},
+        change.patchFile ? h('code', {}, change.patchFile) : '—',
+        change.patchTruncated ? h('span', { class: 'muted' }, ' (cut)') : null,
+      ),
+    ),
+  );
+  const fileRows = changes.flatMap((change) =>
+    change.files.map((file) =>
+      h(
+        'tr',
+        { 'data-change': change.label, 'data-path': file.path },
+        h('td', {}, change.label),
+        h('td', {}, h('span', { class: 'change' }, file.change)),
+        h('td', {}, h('code', {}, file.path)),
+        h('td', { class: 'num insertions' }, `+${file.insertions}`),
+        h('td', { class: 'num deletions' }, `−${file.deletions}`),
+      ),
+    ),
+  );
+  return [
+    h('h3', { id: 'changes-title' }, `Changes (${changes.length})`),
+    table('Changes by writer', 'changes', ['From', 'Files', '+', '−', 'Applied', 'Patch'], summaryRows),
+    fileRows.length > 0
+      ? table('Files changed', 'change-files', ['From', 'Change', 'File', '+', '−'], fileRows)
+      : null,
+  ].filter((node): node is HTMLElement => node !== null);
 }
 
 function eventItem(event: EventView): HTMLElement {
@@ -711,23 +842,82 @@ function renderDetail(message: DetailMessage): void {
       ),
     ),
     h(
+      'p',
+      { class: 'detail-source muted', 'data-source': message.source },
+      message.source === 'summary'
+        ? 'As recorded in the run’s summary.'
+        : live
+          ? 'Live: the run’s records so far; its summary is written when it ends.'
+          : 'From the run’s records: it has no summary.',
+    ),
+    h(
       'dl',
       { class: 'facts' },
       fact('Status', statusBadge(run.status, RUN_ICONS)),
-      fact('Strategy', run.strategy ?? `task (${run.kind})`),
-      fact('Owner', run.owner),
+      fact('What', run.strategy ?? `task (${run.kind})`),
+      run.playbook
+        ? fact(
+            'Version',
+            h(
+              'span',
+              {},
+              h('code', { class: 'playbook-hash' }, run.playbook.hash),
+              h('span', { class: 'muted' }, ` from ${run.playbook.source}`),
+            ),
+          )
+        : null,
+      fact('Asked by', run.owner),
       fact('Created', age(run.createdAt)),
+      run.endedAt
+        ? fact('Ended', h('time', { datetime: run.endedAt, title: run.endedAt }, clockTime(run.endedAt)))
+        : null,
       fact('Duration', formatDuration(run.durationMs)),
+      fact('Steps', String(run.stepCount)),
       fact('Workers', run.workers.join(', ') || '—'),
       fact('Applied', run.applied ? 'yes' : 'no'),
       fact('Outcome', run.outcome),
       fact('Decision', run.decision),
     ),
-    h('p', { class: 'prompt' }, run.prompt),
+    h('p', { class: 'prompt', 'aria-label': 'Task' }, run.task),
     h('h3', {}, `Steps (${message.steps.length})`),
     message.steps.length > 0
       ? h('ol', { class: 'timeline' }, ...message.steps.map(stepItem))
       : h('p', { class: 'placeholder' }, live ? 'No step has started yet.' : 'This run recorded no steps.'),
+    ...(message.inputs && message.inputs.length > 0
+      ? [
+          h('h3', {}, 'Playbook inputs'),
+          h(
+            'dl',
+            { class: 'inputs' },
+            ...message.inputs.map((input) =>
+              h('div', { class: 'input' }, h('dt', {}, input.name), h('dd', {}, h('code', {}, input.value))),
+            ),
+          ),
+        ]
+      : []),
+    ...(message.decisions.length > 0
+      ? [
+          h('h3', {}, `Decisions (${message.decisions.length})`),
+          h(
+            'ol',
+            { class: 'decisions' },
+            ...message.decisions.map((decision) =>
+              h(
+                'li',
+                {},
+                h(
+                  'time',
+                  { class: 'muted', datetime: decision.time, title: decision.time },
+                  clockTime(decision.time),
+                ),
+                ' ',
+                h('span', { class: 'decision-message' }, decision.message),
+              ),
+            ),
+          ),
+        ]
+      : []),
+    ...changesSection(message.changes),
     h('h3', {}, 'Events'),
     events,
   );
@@ -900,6 +1090,17 @@ function start(): void {
   runFilter.value = saved.filter;
   renderNoDetail();
   document.addEventListener('click', onClick);
+  // 'toggle' does not bubble: listen in the capture phase for every <details> of the detail.
+  document.addEventListener(
+    'toggle',
+    (event) => {
+      const target = event.target;
+      if (!(target instanceof HTMLDetailsElement) || target.dataset.block === undefined) return;
+      if (target.open) openBlocks.add(target.dataset.block);
+      else openBlocks.delete(target.dataset.block);
+    },
+    true,
+  );
   document.addEventListener('keydown', onKeyDown);
   runList.addEventListener('focusin', (event) => updateRunTabStop(rowOf(event.target)));
   runList.addEventListener('focusout', (event) => updateRunTabStop(rowOf(event.relatedTarget)));

@@ -33,6 +33,9 @@ export const VERDICTS = ['approve', 'request_changes', 'none'] as const;
 export type Verdict = (typeof VERDICTS)[number];
 export const NOTICE_LEVELS = ['info', 'error'] as const;
 export type NoticeLevel = (typeof NOTICE_LEVELS)[number];
+/** Where a detail came from: the run's summary.json (a finished run), or its files so far (a live run). */
+export const DETAIL_SOURCES = ['summary', 'live'] as const;
+export type DetailSource = (typeof DETAIL_SOURCES)[number];
 
 /** Caps on every list and long text, applied by the builders and enforced by the validators. */
 export const LIMITS = {
@@ -46,8 +49,16 @@ export const LIMITS = {
   filesPerStep: 200,
   workersPerRun: 32,
   events: 500,
+  /** Arguments of a step's command. */
+  argvItems: 256,
+  changes: 100,
+  filesPerChange: 200,
+  decisions: 500,
+  inputs: 100,
   promptChars: 200,
   textChars: 2000,
+  /** The task, a step's reply and a decision: as much as summary.md shows of them. */
+  longTextChars: 4000,
 } as const;
 
 // ---- Host → webview ----
@@ -124,13 +135,28 @@ export interface StateMessage {
   generatedAt: string;
 }
 
+export interface PlaybookView {
+  name: string;
+  /** The version: 12 hex digits of the SHA-256 of the playbook's canonical JSON. */
+  hash: string;
+  /** Where it came from: `builtin:NAME` or `.tandem/playbooks/FILE.json`. */
+  source: string;
+}
+
 export interface RunDetailView extends RunView {
   decision: string | null;
+  /** For playbook (and strategy) runs that recorded it; null otherwise. */
+  playbook: PlaybookView | null;
+  startedAt: string | null;
+  endedAt: string | null;
+  /** The task as given (LIMITS.longTextChars), where `prompt` has its first characters. */
+  task: string;
 }
 
 export interface FindingView {
   severity: Severity;
   title: string;
+  detail: string;
   file?: string;
 }
 
@@ -149,12 +175,47 @@ export interface StepView {
   status: StepStatus;
   durationMs: number | null;
   exitCode: number | null;
+  /** The signal that ended the process, if one did. */
+  signal: string | null;
+  /** The command as run, secrets redacted (the prompt went on stdin). */
+  argv: string[];
   verdict: Verdict | null;
   findings: FindingView[];
   filesChanged: { path: string; change: string }[];
   diffStats: DiffStatsView | null;
   errorMessage: string | null;
   tokens: number | null;
+  /** The worker's last reply (LIMITS.longTextChars). */
+  reply: string;
+}
+
+export interface DecisionView {
+  time: string;
+  message: string;
+}
+
+export interface ChangeFileView {
+  path: string;
+  change: string;
+  insertions: number;
+  deletions: number;
+}
+
+/** One writer's change: which step made it, what it touched, whether it reached the workspace. */
+export interface ChangeView {
+  label: string;
+  stats: DiffStatsView;
+  files: ChangeFileView[];
+  /** The patch's file in the run folder. */
+  patchFile: string | null;
+  patchTruncated: boolean;
+  applied: boolean;
+}
+
+/** A playbook input and its value as JSON text. */
+export interface InputView {
+  name: string;
+  value: string;
 }
 
 export interface EventView {
@@ -165,11 +226,18 @@ export interface EventView {
   step?: number;
 }
 
+/** A run as summary.md shows it, plus its events: built from summary.json, or while it runs from its files. */
 export interface DetailMessage {
   type: 'detail';
   folderKey: string;
+  source: DetailSource;
   run: RunDetailView;
   steps: StepView[];
+  /** Every decision the run recorded, in order: retries, fallbacks, verifications, adjudication, apply. */
+  decisions: DecisionView[];
+  changes: ChangeView[];
+  /** The inputs a playbook ran with, in its order; null for dispatches. */
+  inputs: InputView[] | null;
   /** The run's last events (LIMITS.events), oldest first. */
   events: EventView[];
 }
@@ -339,7 +407,14 @@ const runShape: Shape<RunView> = {
   prompt: string,
 };
 const runCheck = record<RunView>(runShape);
-const runDetailCheck = record<RunDetailView>({ ...runShape, decision: nullable(string) });
+const runDetailCheck = record<RunDetailView>({
+  ...runShape,
+  decision: nullable(string),
+  playbook: nullable(record<PlaybookView>({ name: string, hash: string, source: string })),
+  startedAt: nullable(string),
+  endedAt: nullable(string),
+  task: string,
+});
 
 const probeCheck = record<ProbeView>({
   kind: string,
@@ -361,6 +436,8 @@ const folderCheck = record<FolderView>({
   probe: optional(list(probeCheck, LIMITS.probesPerFolder)),
 });
 
+const diffStatsCheck = record<DiffStatsView>({ files: count, insertions: count, deletions: count });
+
 const stepCheck = record<StepView>({
   index: count,
   name: string,
@@ -370,19 +447,43 @@ const stepCheck = record<StepView>({
   status: oneOf(STEP_STATUSES),
   durationMs: nullable(milliseconds),
   exitCode: nullable(integer),
+  signal: nullable(string),
+  argv: list(string, LIMITS.argvItems),
   verdict: nullable(oneOf(VERDICTS)),
   findings: list(
-    record<FindingView>({ severity: oneOf(SEVERITIES), title: string, file: optional(string) }),
+    record<FindingView>({
+      severity: oneOf(SEVERITIES),
+      title: string,
+      detail: string,
+      file: optional(string),
+    }),
     LIMITS.findingsPerStep,
   ),
   filesChanged: list(
     record<{ path: string; change: string }>({ path: string, change: string }),
     LIMITS.filesPerStep,
   ),
-  diffStats: nullable(record<DiffStatsView>({ files: count, insertions: count, deletions: count })),
+  diffStats: nullable(diffStatsCheck),
   errorMessage: nullable(string),
   tokens: nullable(count),
+  reply: string,
 });
+
+const decisionCheck = record<DecisionView>({ time: string, message: string });
+
+const changeCheck = record<ChangeView>({
+  label: string,
+  stats: diffStatsCheck,
+  files: list(
+    record<ChangeFileView>({ path: string, change: string, insertions: count, deletions: count }),
+    LIMITS.filesPerChange,
+  ),
+  patchFile: nullable(string),
+  patchTruncated: boolean,
+  applied: boolean,
+});
+
+const inputCheck = record<InputView>({ name: string, value: string });
 
 const eventCheck = record<EventView>({
   seq: count,
@@ -403,8 +504,12 @@ const toWebviewChecks: Checks<ToWebview> = {
   detail: record<DetailMessage>({
     type: oneOf(['detail']),
     folderKey: string,
+    source: oneOf(DETAIL_SOURCES),
     run: runDetailCheck,
     steps: list(stepCheck, LIMITS.steps),
+    decisions: list(decisionCheck, LIMITS.decisions),
+    changes: list(changeCheck, LIMITS.changes),
+    inputs: nullable(list(inputCheck, LIMITS.inputs)),
     events: list(eventCheck, LIMITS.events),
   }),
   events: record<EventsMessage>({
@@ -456,8 +561,8 @@ export interface RunInput {
   id: string;
   kind: RunKind;
   strategy: string | null;
-  /** For playbook runs; shown where the strategy would be. */
-  playbook?: { name: string } | null;
+  /** For playbook runs; its name is shown where the strategy would be. */
+  playbook?: { name: string; hash: string; source: string } | null;
   owner: string;
   prompt: string;
   status: RunStatus;
@@ -492,12 +597,34 @@ export interface StepInput {
   status: StepStatus;
   durationMs: number | null;
   exitCode: number | null;
+  signal: string | null;
+  argv: readonly string[];
   verdict: Verdict | null;
-  findings: { severity: Severity; title: string; file?: string | undefined }[];
+  findings: { severity: Severity; title: string; detail: string; file?: string | undefined }[];
   filesChanged: { path: string; change: string }[];
   diffStats: DiffStatsView | null;
   errorMessage: string | null;
   tokens: number | null;
+  finalMessage: string;
+}
+
+/** What the builders read of a change (ChangeRecord has these fields). */
+export interface ChangeInput {
+  label: string;
+  stats: DiffStatsView;
+  files: readonly ChangeFileView[];
+  patchFile: string | null;
+  patchTruncated: boolean;
+  applied: boolean;
+}
+
+/** What the detail is built from: a run's summary.json (RunSummary has these fields), or its files so far. */
+export interface RunRecordsInput {
+  run: RunInput;
+  steps: readonly StepInput[];
+  changes: readonly ChangeInput[];
+  decisions: readonly DecisionView[];
+  playbookInputs: Readonly<Record<string, unknown>> | null;
 }
 
 export interface EventInput {
@@ -694,6 +821,8 @@ export function viewOfStep(step: StepInput): StepView {
     status: step.status,
     durationMs: step.durationMs === null ? null : Math.max(0, step.durationMs),
     exitCode: step.exitCode,
+    signal: step.signal,
+    argv: step.argv.slice(0, LIMITS.argvItems).map((arg) => clip(arg, LIMITS.textChars)),
     verdict: step.verdict,
     // The most severe first, so the cap drops the least severe.
     findings: [...step.findings]
@@ -703,6 +832,7 @@ export function viewOfStep(step: StepInput): StepView {
         const view: FindingView = {
           severity: finding.severity,
           title: clip(finding.title, LIMITS.textChars),
+          detail: clip(finding.detail, LIMITS.textChars),
         };
         if (finding.file !== undefined) view.file = finding.file;
         return view;
@@ -719,24 +849,71 @@ export function viewOfStep(step: StepInput): StepView {
       : null,
     errorMessage: clipOrNull(step.errorMessage),
     tokens: step.tokens,
+    reply: clip(step.finalMessage, LIMITS.longTextChars),
   };
 }
 
+export function viewOfChange(change: ChangeInput): ChangeView {
+  return {
+    label: change.label,
+    stats: {
+      files: change.stats.files,
+      insertions: change.stats.insertions,
+      deletions: change.stats.deletions,
+    },
+    files: change.files.slice(0, LIMITS.filesPerChange).map((file) => ({
+      path: file.path,
+      change: file.change,
+      insertions: file.insertions,
+      deletions: file.deletions,
+    })),
+    patchFile: change.patchFile,
+    patchTruncated: change.patchTruncated,
+    applied: change.applied,
+  };
+}
+
+/** Each input with its value as JSON (as summary.md prints them), in the playbook's order. */
+export function inputViews(inputs: Readonly<Record<string, unknown>>): InputView[] {
+  return Object.entries(inputs)
+    .slice(0, LIMITS.inputs)
+    .map(([name, value]) => ({ name, value: clip(JSON.stringify(value) ?? 'null', LIMITS.textChars) }));
+}
+
+/** The detail of one run: the records summary.md is rendered from, capped, with the run's last events. */
 export function buildDetail(
   folderKey: string,
-  run: RunInput,
-  steps: readonly StepInput[],
+  records: RunRecordsInput,
+  source: DetailSource,
   events: readonly EventInput[],
   now: Date,
 ): DetailMessage {
+  const { run } = records;
+  const playbook = run.playbook
+    ? { name: run.playbook.name, hash: run.playbook.hash, source: run.playbook.source }
+    : null;
   return {
     type: 'detail',
     folderKey,
-    run: { ...viewOfRun(run, now), decision: clipOrNull(run.decision) },
-    steps: [...steps]
+    source,
+    run: {
+      ...viewOfRun(run, now),
+      decision: clipOrNull(run.decision, LIMITS.longTextChars),
+      playbook,
+      startedAt: run.startedAt,
+      endedAt: run.endedAt,
+      task: clip(run.prompt, LIMITS.longTextChars),
+    },
+    steps: [...records.steps]
       .sort((a, b) => a.index - b.index)
       .slice(0, LIMITS.steps)
       .map(viewOfStep),
+    decisions: records.decisions.slice(0, LIMITS.decisions).map((decision) => ({
+      time: decision.time,
+      message: clip(decision.message, LIMITS.longTextChars),
+    })),
+    changes: records.changes.slice(0, LIMITS.changes).map(viewOfChange),
+    inputs: records.playbookInputs ? inputViews(records.playbookInputs) : null,
     events: eventViews(events),
   };
 }

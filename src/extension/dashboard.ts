@@ -7,16 +7,15 @@ import * as vscode from 'vscode';
 import * as z from 'zod';
 import {
   isFinished,
-  stepRecordSchema,
   type RunStatus as ModelRunStatus,
   type Severity as ModelSeverity,
   type StepRecord,
 } from '../orchestrator/model';
 import { probeResultSchema } from '../workers/contract';
 import type { WorkerState as ModelWorkerState } from '../workers/registry';
+import { loadRunDetail } from './dashboard-detail';
 import {
   LIMITS,
-  buildDetail,
   buildEvents,
   buildState,
   notice,
@@ -79,21 +78,6 @@ interface Selection {
 
 function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
-}
-
-const stepsFileSchema = z.array(stepRecordSchema);
-
-/** steps.json as the orchestrator writes it; anything unreadable shows as no steps rather than an error. */
-function parseSteps(text: string | undefined, log: (line: string) => void, runId: string): StepRecord[] {
-  if (text === undefined) return [];
-  try {
-    const parsed = stepsFileSchema.safeParse(JSON.parse(text));
-    if (parsed.success) return parsed.data;
-    log(`dashboard: steps.json of ${runId} does not match the step schema; showing no steps`);
-  } catch (error) {
-    log(`dashboard: steps.json of ${runId} is not JSON (${messageOf(error)}); showing no steps`);
-  }
-  return [];
 }
 
 export function dashboardHtml(webview: vscode.Webview, extensionUri: vscode.Uri, nonce: string): string {
@@ -199,11 +183,13 @@ export function registerDashboard(deps: DashboardDeps): Dashboard {
   const loadDetail = async (target: Selection): Promise<DetailMessage> => {
     const entry = hub.entry(target.folderKey);
     if (!entry) throw new Error(`No Tandem server runs for the folder ${target.folderKey}.`);
-    const { store } = entry.server.services;
-    const run = store.get(target.runId);
-    const steps = parseSteps(await store.readRunFile(target.runId, 'steps.json'), log, target.runId);
-    const events = await store.readEvents(target.runId, 0, Number.MAX_SAFE_INTEGER);
-    return buildDetail(target.folderKey, run, steps, events, new Date());
+    const { store, orchestrator } = entry.server.services;
+    const running = orchestrator
+      .activeSteps()
+      .filter(({ runId }) => runId === target.runId)
+      .map(({ step }) => step);
+    // A finished run's detail is its summary.json, the object summary.md is rendered from.
+    return loadRunDetail(store, target.folderKey, target.runId, log, new Date(), running);
   };
 
   /** Builds and posts the selected run's detail; undefined when the selection changed meanwhile. */
@@ -238,8 +224,9 @@ export function registerDashboard(deps: DashboardDeps): Dashboard {
       }
       if (fresh.some((event) => event.type === 'run_finished')) sawRunFinished = true;
       const status = store.get(target.runId).status;
-      // steps.json is rewritten as steps start and finish; the status line changes at the end.
-      const moved = fresh.some((event) => event.type !== 'step_progress');
+      // steps.json is rewritten as steps start and finish, a step's command is known once its process
+      // started (the progress event with its pid), and the status line changes at the end.
+      const moved = fresh.some((event) => event.type !== 'step_progress' || event.data?.pid !== undefined);
       if (moved || status !== detail?.run.status) {
         if (!(await sendDetail(target, asOf))) return;
       }

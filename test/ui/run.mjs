@@ -24,7 +24,7 @@ import {
   workbenchUrl,
 } from '../host/code-server.mjs';
 import { prepareFixture, root, writeJson } from '../host/fixture.mjs';
-import { UiTestError, dismissTransient } from './workbench.mjs';
+import { UiTestError, dismissTransient, openView } from './workbench.mjs';
 
 const started = performance.now();
 const say = createSay('ui-run', started);
@@ -33,6 +33,7 @@ const failuresDir = path.join(evidenceDir, 'failures');
 const casesDir = path.join(root, 'test', 'ui', 'cases');
 const CASE_TIMEOUT_MS = Number(process.env.UI_CASE_TIMEOUT_MS ?? 90_000);
 const WORKBENCH_TIMEOUT_MS = 90_000;
+const EXTENSION_TIMEOUT_MS = 60_000;
 const CONSOLE_LINES_KEPT = 2_000;
 const grep = process.env.UI_GREP ? new RegExp(process.env.UI_GREP) : undefined;
 
@@ -188,6 +189,27 @@ async function runSession(session, caseFiles, chromium, host, results) {
     }
     metrics.workbenchMs = Math.round(performance.now() - pageStarted);
     say(`workbench rendered in ${metrics.workbenchMs} ms`);
+    // Tandem activates lazily (a command, its views or an MCP client). The session opens its side bar the way
+    // a person would and waits for the status bar item, so the first case does not also pay for the extension
+    // host starting on a loaded machine; then it goes back to the Explorer, where every case starts.
+    const extensionStarted = performance.now();
+    try {
+      await openView(page, 'Tandem', { timeoutMs: EXTENSION_TIMEOUT_MS });
+      await page
+        .locator('.part.statusbar .statusbar-item', { hasText: /Tandem/ })
+        .first()
+        .waitFor({ state: 'visible', timeout: EXTENSION_TIMEOUT_MS });
+    } catch (error) {
+      await saveFailure(page, sessionSlug, 'activation', consoleLines);
+      throw new HostTestError(
+        error instanceof UiTestError
+          ? `opening Tandem's side bar: ${error.message}`
+          : `Tandem's status bar item did not appear within ${EXTENSION_TIMEOUT_MS / 1000}s of opening its side bar`,
+      );
+    }
+    metrics.extensionReadyMs = Math.round(performance.now() - extensionStarted);
+    say(`Tandem activated ${metrics.extensionReadyMs} ms after its side bar was opened`);
+    await openView(page, 'Explorer');
 
     const casesStarted = performance.now();
     for (const file of filesFor(session, caseFiles)) {

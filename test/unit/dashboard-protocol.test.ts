@@ -24,13 +24,14 @@ import {
   type FolderInput,
   type FromWebview,
   type RunDetailView,
+  type RunRecordsInput,
   type RunView,
   type StateMessage,
   type StepView,
   type ToWebview,
   type WorkerView,
 } from '../../src/extension/dashboard-protocol';
-import type { RunEvent, RunRecord, StepRecord } from '../../src/orchestrator/model';
+import type { ChangeRecord, RunEvent, RunRecord, StepRecord } from '../../src/orchestrator/model';
 import { RunStore } from '../../src/orchestrator/run-store';
 import type { WorkerInfo } from '../../src/workers/registry';
 
@@ -107,6 +108,27 @@ function step(overrides: Partial<StepRecord> = {}): StepRecord {
   };
 }
 
+function change(overrides: Partial<ChangeRecord> = {}): ChangeRecord {
+  return {
+    label: 'write',
+    stats: { files: 1, insertions: 10, deletions: 2 },
+    files: [{ path: 'README.md', change: 'added', insertions: 10, deletions: 2 }],
+    patchFile: 'changes-write.patch',
+    patchTruncated: false,
+    applied: true,
+    ...overrides,
+  };
+}
+
+/** What a run's summary.json holds: the run, its steps, and no changes, decisions or inputs unless given. */
+function records(
+  runRecord: RunRecord,
+  steps: StepRecord[] = [],
+  overrides: Partial<Omit<RunRecordsInput, 'run' | 'steps'>> = {},
+): RunRecordsInput {
+  return { run: runRecord, steps, changes: [], decisions: [], playbookInputs: null, ...overrides };
+}
+
 function event(seq: number, overrides: Partial<RunEvent> = {}): RunEvent {
   return { seq, time: at(600 - seq), type: 'step_progress', message: `event ${seq}`, step: 0, ...overrides };
 }
@@ -152,25 +174,38 @@ function sampleState(): StateMessage {
 function sampleDetail(): DetailMessage {
   return buildDetail(
     'file:///work/a',
-    run(),
-    [
-      step(),
-      step({
-        index: 1,
-        name: 'review',
-        role: 'reviewer',
-        workerKind: 'gemini',
-        model: 'gemini-2.5-flash',
-        exitCode: null,
-        verdict: 'request_changes',
-        findings: [{ severity: 'high', title: 'Missing license', detail: '', file: 'README.md' }],
-        diffStats: null,
-        filesChanged: [],
-        errorMessage: 'exited early',
-        tokens: null,
-        durationMs: null,
+    records(
+      run({
+        kind: 'playbook',
+        strategy: null,
+        playbook: { name: 'handoff', hash: '0123456789ab', source: 'builtin:handoff' },
       }),
-    ],
+      [
+        step(),
+        step({
+          index: 1,
+          name: 'review',
+          role: 'reviewer',
+          workerKind: 'gemini',
+          model: 'gemini-2.5-flash',
+          exitCode: null,
+          verdict: 'request_changes',
+          findings: [{ severity: 'high', title: 'Missing license', detail: '', file: 'README.md' }],
+          diffStats: null,
+          filesChanged: [],
+          errorMessage: 'exited early',
+          tokens: null,
+          durationMs: null,
+          signal: 'SIGTERM',
+        }),
+      ],
+      {
+        changes: [change()],
+        decisions: [{ time: at(560), message: 'applied write' }],
+        playbookInputs: { writer: 'codex', rounds: 1 },
+      },
+    ),
+    'summary',
     [event(1, { type: 'run_queued', step: undefined }), event(2)],
     NOW,
   );
@@ -343,6 +378,36 @@ describe('dashboard protocol validators', () => {
       `message.events: expected at most ${LIMITS.events} items`,
     ],
     [
+      'a detail source that is neither summary nor live',
+      () => parseToWebview(withField(sampleDetail(), ['source'], 'cache')),
+      'message.source: expected one of "summary", "live"',
+    ],
+    [
+      'a command argument that is not a string',
+      () => parseToWebview(withField(sampleDetail(), ['steps', 0, 'argv', 1], 7)),
+      'message.steps[0].argv[1]: expected a string',
+    ],
+    [
+      'a playbook without its version hash',
+      () => parseToWebview(withField(sampleDetail(), ['run', 'playbook', 'hash'], undefined)),
+      'message.run.playbook.hash: expected a string',
+    ],
+    [
+      'a changed file with negative deletions',
+      () => parseToWebview(withField(sampleDetail(), ['changes', 0, 'files', 0, 'deletions'], -2)),
+      'message.changes[0].files[0].deletions: expected a non-negative integer',
+    ],
+    [
+      'a decision without its message',
+      () => parseToWebview(withField(sampleDetail(), ['decisions', 0, 'message'], undefined)),
+      'message.decisions[0].message: expected a string',
+    ],
+    [
+      'inputs that are an object, not a list',
+      () => parseToWebview(withField(sampleDetail(), ['inputs'], { rounds: '1' })),
+      'message.inputs: expected an array or null',
+    ],
+    [
       'a notice level that is not info or error',
       () => parseToWebview({ type: 'notice', level: 'warn', text: 'x' }),
       'message.level: expected one of "info", "error"',
@@ -396,13 +461,15 @@ const stepViewArb: fc.Arbitrary<StepView> = fc.record({
   status: fc.constantFrom(...STEP_STATUSES),
   durationMs: ms,
   exitCode: fc.option(fc.integer({ min: -255, max: 255 }), { nil: null }),
+  signal: nullableText,
+  argv: fc.array(text, { maxLength: 4 }),
   verdict: fc.option(fc.constantFrom('approve' as const, 'request_changes' as const, 'none' as const), {
     nil: null,
   }),
   findings: fc.array(
     fc.record(
-      { severity: fc.constantFrom(...SEVERITIES), title: text, file: text },
-      { requiredKeys: ['severity', 'title'] },
+      { severity: fc.constantFrom(...SEVERITIES), title: text, detail: text, file: text },
+      { requiredKeys: ['severity', 'title', 'detail'] },
     ),
     { maxLength: 3 },
   ),
@@ -410,7 +477,10 @@ const stepViewArb: fc.Arbitrary<StepView> = fc.record({
   diffStats: fc.option(fc.record({ files: count, insertions: count, deletions: count }), { nil: null }),
   errorMessage: nullableText,
   tokens: fc.option(count, { nil: null }),
+  reply: text,
 });
+
+const diffStatsArb = fc.record({ files: count, insertions: count, deletions: count });
 
 const eventViewArb: fc.Arbitrary<EventView> = fc.record(
   { seq: count, time: text, type: text, message: text, step: count },
@@ -462,8 +532,35 @@ const toWebviewArb: fc.Arbitrary<ToWebview> = fc.oneof(
   fc.record({
     type: fc.constant('detail' as const),
     folderKey: text,
-    run: fc.tuple(runViewArb, nullableText).map(([view, decision]): RunDetailView => ({ ...view, decision })),
+    source: fc.constantFrom('summary' as const, 'live' as const),
+    run: fc
+      .tuple(
+        runViewArb,
+        fc.record({
+          decision: nullableText,
+          playbook: fc.option(fc.record({ name: text, hash: text, source: text }), { nil: null }),
+          startedAt: nullableText,
+          endedAt: nullableText,
+          task: text,
+        }),
+      )
+      .map(([view, more]): RunDetailView => ({ ...view, ...more })),
     steps: fc.array(stepViewArb, { maxLength: 3 }),
+    decisions: fc.array(fc.record({ time: text, message: text }), { maxLength: 3 }),
+    changes: fc.array(
+      fc.record({
+        label: text,
+        stats: diffStatsArb,
+        files: fc.array(fc.record({ path: text, change: text, insertions: count, deletions: count }), {
+          maxLength: 3,
+        }),
+        patchFile: nullableText,
+        patchTruncated: fc.boolean(),
+        applied: fc.boolean(),
+      }),
+      { maxLength: 2 },
+    ),
+    inputs: fc.option(fc.array(fc.record({ name: text, value: text }), { maxLength: 3 }), { nil: null }),
     events: fc.array(eventViewArb, { maxLength: 5 }),
   }),
   fc.record({
@@ -756,8 +853,11 @@ describe('dashboard state builder', () => {
     }));
     const detail = buildDetail(
       'file:///a',
-      run({ decision: 'kept as a patch' }),
-      [step({ index: 1, name: 'review', role: 'reviewer', findings }), step({ index: 0 })],
+      records(run({ decision: 'kept as a patch' }), [
+        step({ index: 1, name: 'review', role: 'reviewer', findings }),
+        step({ index: 0 }),
+      ]),
+      'summary',
       Array.from({ length: 600 }, (_, i) => event(600 - i)),
       NOW,
     );
@@ -800,7 +900,14 @@ describe('dashboard state builder', () => {
       assert.equal(listed?.strategy, null);
       assert.equal(listed?.status, 'running');
       assert.equal(listed?.prompt.length, LIMITS.promptChars);
-      const detail = buildDetail('k', store.get(created.id), [], await store.readEvents(created.id), NOW);
+      const detail = buildDetail(
+        'k',
+        records(store.get(created.id)),
+        'live',
+        await store.readEvents(created.id),
+        NOW,
+      );
+      assert.equal(detail.run.task.length, 300, 'the detail keeps the whole task');
       assert.deepEqual(
         detail.events.map((view) => [view.seq, view.type]),
         [
@@ -821,8 +928,75 @@ describe('dashboard state builder', () => {
   it('cuts long texts in notices, outcomes and events', () => {
     const long = 'z'.repeat(LIMITS.textChars * 2);
     assert.equal(notice('error', long).text.length, LIMITS.textChars);
-    const detail = buildDetail('k', run({ outcome: long }), [], [event(1, { message: long })], NOW);
+    const detail = buildDetail(
+      'k',
+      records(run({ outcome: long, prompt: long.repeat(2) }), [
+        step({ finalMessage: long.repeat(2), argv: ['codex', long] }),
+      ]),
+      'summary',
+      [event(1, { message: long })],
+      NOW,
+    );
     assert.equal(detail.run.outcome?.length, LIMITS.textChars);
     assert.equal(detail.events[0]?.message.length, LIMITS.textChars);
+    assert.equal(detail.run.task.length, LIMITS.longTextChars);
+    assert.equal(detail.steps[0]?.reply.length, LIMITS.longTextChars);
+    assert.deepEqual(
+      detail.steps[0]?.argv.map((arg) => arg.length),
+      [5, LIMITS.textChars],
+    );
+  });
+
+  it('builds the detail with every part of the summary: playbook, command, decisions, changes and inputs', () => {
+    const detail = sampleDetail();
+    assert.equal(detail.source, 'summary');
+    assert.equal(detail.run.strategy, 'playbook:handoff');
+    assert.deepEqual(detail.run.playbook, {
+      name: 'handoff',
+      hash: '0123456789ab',
+      source: 'builtin:handoff',
+    });
+    assert.deepEqual(detail.steps[0]?.argv, ['/usr/bin/codex', 'exec']);
+    assert.equal(detail.steps[1]?.signal, 'SIGTERM');
+    assert.equal(detail.steps[0]?.reply, 'done');
+    assert.deepEqual(detail.steps[1]?.findings, [
+      { severity: 'high', title: 'Missing license', detail: '', file: 'README.md' },
+    ]);
+    assert.deepEqual(detail.decisions, [{ time: at(560), message: 'applied write' }]);
+    assert.deepEqual(detail.changes, [change()]);
+    assert.deepEqual(detail.inputs, [
+      { name: 'writer', value: '"codex"' },
+      { name: 'rounds', value: '1' },
+    ]);
+  });
+
+  it('keeps the caps on a command, decisions, changes and their files', () => {
+    const detail = buildDetail(
+      'k',
+      records(run(), [step({ argv: Array.from({ length: 300 }, (_, i) => `--flag-${i}`) })], {
+        decisions: Array.from({ length: 600 }, (_, i) => ({ time: at(i), message: `decision ${i}` })),
+        changes: Array.from({ length: 120 }, (_, i) =>
+          change({
+            label: `write-${i}`,
+            files: Array.from({ length: 250 }, (_, f) => ({
+              path: `f${f}.txt`,
+              change: 'added',
+              insertions: 1,
+              deletions: 0,
+            })),
+          }),
+        ),
+      }),
+      'summary',
+      [],
+      NOW,
+    );
+    assert.equal(detail.steps[0]?.argv.length, LIMITS.argvItems);
+    assert.equal(detail.steps[0]?.argv[0], '--flag-0', 'the command keeps its first arguments');
+    assert.equal(detail.decisions.length, LIMITS.decisions);
+    assert.equal(detail.decisions[0]?.message, 'decision 0', 'the first decisions, in order');
+    assert.equal(detail.changes.length, LIMITS.changes);
+    assert.equal(detail.changes[0]?.files.length, LIMITS.filesPerChange);
+    assert.deepEqual(parseToWebview(JSON.parse(JSON.stringify(detail))), detail);
   });
 });

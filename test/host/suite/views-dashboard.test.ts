@@ -168,7 +168,7 @@ describe('Tandem dashboard webview', function () {
     assert.equal(dashboard.isOpen(), true);
   });
 
-  it("a selected run's detail has its steps, decision and events", async () => {
+  it("a finished run's detail is its summary: steps with their command, the decision with its reason, changes, events", async () => {
     const hostRun = folderView()?.runs.find((run) => run.owner === 'host-test');
     assert.ok(hostRun);
     await dashboard.receive({ type: 'select', folderKey, runId: hostRun.id });
@@ -181,6 +181,37 @@ describe('Tandem dashboard webview', function () {
       [['codex', 'writer', 'succeeded', 0]],
     );
     assert.deepEqual(detail.steps[0]?.filesChanged, [{ path: 'host.txt', change: 'added' }]);
+
+    // The same values as summary.json, which summary.md is rendered from.
+    assert.equal(detail.source, 'summary');
+    const services = await api.services();
+    const summary = JSON.parse((await services.store.readRunFile(hostRun.id, 'summary.json')) ?? 'null') as {
+      run: { decision: string | null; playbook: unknown };
+      steps: { argv: string[] }[];
+      decisions: { time: string; message: string }[];
+      changes: { label: string; files: { path: string; insertions: number; deletions: number }[] }[];
+    };
+    assert.ok(summary, 'the run wrote summary.json');
+    const argv = detail.steps[0]?.argv ?? [];
+    assert.ok(argv.length > 1, `the step's command: ${JSON.stringify(argv)}`);
+    assert.deepEqual(argv, summary.steps[0]?.argv, 'the command as summary.json has it');
+    assert.match(argv[0] ?? '', /codex/, 'the command runs the codex CLI');
+    assert.deepEqual(detail.run.playbook, summary.run.playbook);
+    assert.ok(detail.run.decision, 'the run decided about its change');
+    assert.equal(detail.run.decision, summary.run.decision);
+    assert.deepEqual(detail.decisions, summary.decisions);
+    assert.ok(
+      detail.decisions.some((decision) => decision.message === detail.run.decision),
+      `the decisions hold the apply decision: ${JSON.stringify(detail.decisions)}`,
+    );
+    assert.deepEqual(
+      detail.changes.map((change) => [change.label, change.applied, change.files.map((file) => file.path)]),
+      summary.changes.map((change) => [change.label, true, change.files.map((file) => file.path)]),
+    );
+    assert.ok(
+      detail.changes[0]?.files.some((file) => file.path === 'host.txt' && file.insertions > 0),
+      'host.txt with its added lines',
+    );
     assert.equal(detail.events[0]?.type, 'run_queued');
     assert.equal(detail.events[detail.events.length - 1]?.type, 'run_finished');
   });
@@ -209,6 +240,8 @@ describe('Tandem dashboard webview', function () {
       detail?.steps.map((step) => [step.name, step.status]),
       [['write', 'succeeded']],
     );
+    assert.equal(detail?.source, 'summary', 'once it ended, the detail is its summary');
+    assert.ok((detail?.steps[0]?.argv.length ?? 0) > 0, 'with the command the step ran');
     const listed = await until(
       () => folderView()?.runs.find((run) => run.id === started.run.id)?.status === 'succeeded',
       10_000,
