@@ -99,7 +99,9 @@ export function replayInput(trace: RecordedTrace, where: string): PlaybookRunInp
     throw new PlaybookError(where, [
       {
         path: 'schemaVersion',
-        message: `trace format ${String(trace.schemaVersion)}; this Tandem replays format ${TRACE_SCHEMA_VERSION}`,
+        message:
+          `trace format ${String(trace.schemaVersion)}; this Tandem replays format ${TRACE_SCHEMA_VERSION} ` +
+          '(run the playbook again with this version to get a trace it can replay)',
       },
     ]);
   }

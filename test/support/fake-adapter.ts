@@ -175,6 +175,13 @@ export class FakeWorkerAdapter implements WorkerAdapter {
         return { status: 'rate_limited', message: '', error: 'HTTP 429 Too Many Requests', toolCalls: none };
       case 'http500':
         return { status: 'failed', message: '', error: 'HTTP 500 from the model', toolCalls: none };
+      // Fake-only: the failure classes the offline model cannot cause over HTTP, or only after a real wait.
+      case 'http401':
+        return { status: 'auth_error', message: '', error: 'HTTP 401: not logged in', toolCalls: none };
+      case 'clierror':
+        return { status: 'cli_error', message: '', error: 'unknown flag --scripted', toolCalls: none };
+      case 'timeout':
+        return { status: 'timed_out', message: '', error: 'the step hit its time limit', toolCalls: none };
       case 'flood':
         return {
           status: 'succeeded',

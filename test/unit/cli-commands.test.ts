@@ -414,6 +414,30 @@ describe('tandem-mcp commands without workers', function () {
       assert.deepEqual(lines.slice(4), ['    recorded: The task:', '    replayed: Task:']);
     });
 
+    it('runs replay: refuses a trace of an older format, saying how to get one it can replay (exit 1)', async () => {
+      const first = await runHandoff();
+      assert.equal(first.code, 0, first.out.stderr);
+      const [recorded] = harness.services.store.list({ limit: 1 });
+      assert.ok(recorded);
+      const trace = JSON.parse(
+        (await harness.services.store.readRunFile(recorded.id, TRACE_FILE)) ?? '{}',
+      ) as PlaybookTrace;
+      assert.equal(trace.schemaVersion, 2);
+      await harness.services.store.writeRunFile(
+        recorded.id,
+        TRACE_FILE,
+        JSON.stringify({ ...trace, schemaVersion: 1 }),
+      );
+      const before = harness.services.store.size;
+      const out = io();
+      assert.equal(await runsCommand(['replay', recorded.id, '--workspace', root], out), 1);
+      assert.match(
+        out.stderr,
+        /schemaVersion: trace format 1; this Tandem replays format 2 \(run the playbook again with this version/,
+      );
+      assert.equal(harness.services.store.size, before, 'no replay was started');
+    });
+
     it('runs replay: refuses a run that is not a playbook run, and an unknown run (exit 1)', async () => {
       // A dispatch runs no playbook (strategies do: they are built-in playbooks).
       const { worker } = await harness.services.workers.spawn({ kind: 'codex', owner: 'agent-a' });

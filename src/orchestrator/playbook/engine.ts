@@ -4,10 +4,10 @@
 // playbook.json trace (every rendered prompt, condition and decision, each at a position that does not depend
 // on timing), so a run can be replayed and compared step for step.
 //
-// Failure policy, per failure class of the worker layer: a rate-limited step is retried with doubling backoff
-// (twice by default; a timed-out one only when the step sets retries); a step still failing, whatever its class,
-// is handed to the other CLI when its policy (or the run's) allows fallback; otherwise it stops the branch. A stopped run keeps what was written: its patches stay in the run folder and
-// the run ends `partial` with the reason (or `failed` when nothing was written).
+// Failure policy: per failure class of the worker layer, FAILURE_POLICY (policy.ts) says whether a step is retried
+// with doubling backoff and whether it may go to the other CLI; the step's `onFailure` and the run's resilience
+// are merged field by field. A step still failing stops its branch. A stopped run keeps what was written: its
+// patches stay in the run folder and the run ends `partial` with the reason (or `failed` when nothing was written).
 //
 // Independence: who works a step is chosen from who actually worked the steps before, fallbacks included
 // (`otherThan`, `sameAs`). An `otherThan` step never runs on the CLI of the step it names, and a review never
@@ -31,12 +31,12 @@ import {
   writerPrompt,
 } from '../prompts';
 import type { ChangeRecord } from '../summary';
+import { mergeResilience, nextMove } from './policy';
 import { type Condition, type Playbook, type Resilience, type Step } from './schema';
+import { VerifyCommandError, jailVerifyCommand } from './verify-command';
 
 export const TRACE_FILE = 'playbook.json';
-export const TRACE_SCHEMA_VERSION = 1;
-const DEFAULT_BACKOFF_MS = 1000;
-const DEFAULT_RATE_LIMIT_RETRIES = 2;
+export const TRACE_SCHEMA_VERSION = 2;
 const VERIFY_TIMEOUT_MS = 10 * 60 * 1000;
 const VERIFY_OUTPUT_BYTES = 256 * 1024;
 const TRACE_PROMPT_CHARS = 16 * 1024;
@@ -80,6 +80,8 @@ export interface TraceEntry {
   verdict?: string | null;
   findings?: number;
   value?: boolean;
+  /** The step an adjudication chose, or the write an apply decision is about. */
+  chosen?: string;
   message?: string;
 }
 
@@ -98,7 +100,11 @@ export interface PlaybookTrace {
   entries: TraceEntry[];
 }
 
-/** The sequence a replay must reproduce: each entry's position, kind, step, worker, status and verdict. */
+/**
+ * The sequence a replay must reproduce: each entry's position, kind, step, worker, status, verdict, value, the
+ * step chosen or applied, and the prompt's hash (last). Messages are left out: they are for people, and a
+ * failure's wording comes from the CLI.
+ */
 export function traceSignature(entries: readonly TraceEntry[]): string[] {
   return sortTrace(entries).map((entry) =>
     [
@@ -109,6 +115,8 @@ export function traceSignature(entries: readonly TraceEntry[]): string[] {
       entry.status ?? '',
       entry.verdict ?? '',
       entry.value === undefined ? '' : String(entry.value),
+      // Only where there is a choice: the other lines read as they did before the field existed.
+      ...(entry.chosen === undefined ? [] : [`chose:${entry.chosen}`]),
       entry.promptSha256 ?? '',
     ].join(' '),
   );
@@ -184,6 +192,17 @@ class Stop extends Error {
 }
 
 type WorkedResult = Extract<Result, { type: 'plan' | 'write' | 'review' }>;
+
+/** How a worker step ended, after its retries and fallback: the last attempt and what led to it. */
+interface WorkOutcome {
+  result: StepResult;
+  record: StepRecord;
+  kind: WorkerKind;
+  /** Why a fallback was not taken (it would break the step's independence). */
+  refused?: string;
+  /** The first CLI's failure, when the step fell back: "codex failed: HTTP 500 from the model". */
+  before?: string;
+}
 type WorkerStep = Extract<Step, { type: 'plan' | 'write' | 'review' }>;
 
 const DONE: Record<WorkedResult['type'], string> = { plan: 'planned', write: 'written', review: 'reviewed' };
@@ -209,9 +228,13 @@ function withAuthor(authors: Authors, kind: WorkerKind, how: 'declared' | 'fallb
   return { ...authors, [kind]: authors[kind] === 'declared' ? 'declared' : how };
 }
 
-/** Why a worker step stopped its branch: "the writer (codex) failed in write: HTTP 500; not handed to ...". */
-function failure(what: string, result: StepResult, refused: string | undefined): string {
-  return `${what}: ${result.errorMessage ?? 'no detail'}${refused ? `; ${refused}` : ''}`;
+/**
+ * Why a worker step stopped its branch: "the writer (gemini) failed in write: HTTP 500 (after codex failed: HTTP
+ * 500)", or "...; not handed to codex: ..." when the fallback was refused.
+ */
+function failure(what: string, outcome: WorkOutcome): string {
+  const { result, refused, before } = outcome;
+  return `${what}: ${result.errorMessage ?? 'no detail'}${before ? ` (after ${before})` : ''}${refused ? `; ${refused}` : ''}`;
 }
 
 function formatFindings(findings: readonly Finding[]): string {
@@ -518,8 +541,9 @@ export class PlaybookExecution {
   }
 
   /**
-   * Runs a worker step under its resilience policy: rate limits and timeouts retried with doubling backoff,
-   * then (when allowed) the other CLI. Each attempt is its own step record and trace entry.
+   * Runs a worker step under its resilience policy (FAILURE_POLICY, with the step's `onFailure` over the run's
+   * resilience, field by field): each failed attempt is retried, handed to the other CLI or ends the step, as
+   * the table says for its class. Each attempt is its own step record and trace entry.
    */
   private async work(options: {
     id: string;
@@ -532,12 +556,12 @@ export class PlaybookExecution {
     position: number[];
     prompt: (name: string) => string;
     cwd: () => Promise<string>;
-  }): Promise<{ result: StepResult; record: StepRecord; kind: WorkerKind; refused?: string }> {
-    const policy = options.policy ?? this.input.resilience ?? {};
+  }): Promise<WorkOutcome> {
+    const policy = mergeResilience(options.policy, this.input.resilience);
     let kind = options.kind;
     let attempt = 0;
     let name = options.name;
-    let fellBack = false;
+    let before: string | undefined;
     let counter = 0;
     for (;;) {
       const stepName = attempt === 0 ? name : `${name}-retry${attempt}`;
@@ -565,42 +589,39 @@ export class PlaybookExecution {
         ...(options.role === 'writer' ? {} : { verdict: record.verdict, findings: record.findings.length }),
       });
       counter += 1;
-      if (result.status === 'succeeded' || result.status === 'cancelled' || this.context.signal.aborted) {
-        return { result, record, kind };
-      }
-      const retriable = result.status === 'rate_limited' || result.status === 'timed_out';
-      const retries = policy.retries ?? (result.status === 'rate_limited' ? DEFAULT_RATE_LIMIT_RETRIES : 0);
-      if (retriable && attempt < retries) {
-        const wait = (policy.backoffMs ?? DEFAULT_BACKOFF_MS) * 2 ** attempt;
-        await this.context.decide(`${stepName}: ${kind} ${result.status}; retrying in ${wait} ms.`);
-        await sleep(wait, this.context.signal);
+      const ended = { result, record, kind, ...(before ? { before } : {}) };
+      if (result.status === 'succeeded' || this.context.signal.aborted) return ended;
+      const next = nextMove(result.status, policy, { retriesDone: attempt, fellBack: before !== undefined });
+      if (next.move === 'retry') {
+        await this.context.decide(`${stepName}: ${kind} ${result.status}; retrying in ${next.waitMs} ms.`);
+        await sleep(next.waitMs, this.context.signal);
+        if (this.context.signal.aborted) {
+          // Woken by the cancel, not the timer: no further attempt, and the step ends cancelled.
+          const errorMessage = `the run was cancelled while ${stepName} waited to be retried`;
+          return { ...ended, result: { ...result, status: 'cancelled', errorMessage } };
+        }
         attempt += 1;
         continue;
       }
-      if (policy.fallback && !fellBack) {
-        const refused = options.avoid.get(other(kind));
-        if (refused !== undefined) {
-          // A fallback that would break the step's independence is not taken; the step's failure stands.
-          const message = `${stepName}: ${kind} ${result.status}; not handing the step to ${other(kind)}: ${refused}.`;
-          await this.context.decide(message, { step: options.id, worker: null });
-          await this.trace({
-            position: [...options.position, counter],
-            kind: 'decision',
-            id: options.id,
-            message,
-          });
-          return { result, record, kind, refused: `not handed to ${other(kind)}: ${refused}` };
-        }
-        fellBack = true;
-        await this.context.decide(
-          `${stepName}: ${kind} ${result.status}; handing the step to ${other(kind)}.`,
-        );
-        kind = other(kind);
-        name = `${options.name}-fallback`;
-        attempt = 0;
-        continue;
+      if (next.move === 'stop') return ended;
+      const refused = options.avoid.get(other(kind));
+      if (refused !== undefined) {
+        // A fallback that would break the step's independence is not taken; the step's failure stands.
+        const message = `${stepName}: ${kind} ${result.status}; not handing the step to ${other(kind)}: ${refused}.`;
+        await this.context.decide(message, { step: options.id, worker: null });
+        await this.trace({
+          position: [...options.position, counter],
+          kind: 'decision',
+          id: options.id,
+          message,
+        });
+        return { ...ended, refused: `not handed to ${other(kind)}: ${refused}` };
       }
-      return { result, record, kind };
+      before = `${kind} ${result.status}: ${result.errorMessage ?? 'no detail'}`;
+      await this.context.decide(`${stepName}: ${kind} ${result.status}; handing the step to ${other(kind)}.`);
+      kind = other(kind);
+      name = `${options.name}-fallback`;
+      attempt = 0;
     }
   }
 
@@ -611,7 +632,7 @@ export class PlaybookExecution {
   ): Promise<void> {
     const task = this.render(step.task ?? '{{task}}');
     const chosen = await this.chooseWorker(step, position);
-    const { result, kind, refused } = await this.work({
+    const worked = await this.work({
       id: step.id,
       name: this.stepName(step.id, rounds),
       role: 'planner',
@@ -622,6 +643,7 @@ export class PlaybookExecution {
       prompt: (name) => plannerPrompt(task, name),
       cwd: async () => this.cwdIn(this.workspaceDir()),
     });
+    const { result, kind } = worked;
     const ok = result.status === 'succeeded';
     this.results.set(step.id, {
       type: 'plan',
@@ -633,7 +655,7 @@ export class PlaybookExecution {
     });
     if (!ok)
       throw new Stop(
-        failure(`the planner (${kind}) ${result.status} in ${step.id}`, result, refused),
+        failure(`the planner (${kind}) ${result.status} in ${step.id}`, worked),
         result.status === 'cancelled',
       );
   }
@@ -654,7 +676,7 @@ export class PlaybookExecution {
     }
     let copy: IsolatedCopy | undefined = continued?.type === 'write' ? continued.copy : undefined;
     const chosen = await this.chooseWorker(step, position);
-    const { result, record, kind, refused } = await this.work({
+    const worked = await this.work({
       id: step.id,
       name: this.stepName(step.id, rounds),
       role: 'writer',
@@ -672,6 +694,7 @@ export class PlaybookExecution {
         return this.cwdIn((copy as IsolatedCopy).dir);
       },
     });
+    const { result, record, kind } = worked;
     const workCopy = copy as IsolatedCopy;
     const ok = result.status === 'succeeded';
     let change: CapturedChange | null = null;
@@ -707,7 +730,7 @@ export class PlaybookExecution {
     }
     if (!ok) {
       throw new Stop(
-        failure(`the writer (${kind}) ${result.status} in ${step.id}`, result, refused),
+        failure(`the writer (${kind}) ${result.status} in ${step.id}`, worked),
         result.status === 'cancelled',
       );
     }
@@ -739,7 +762,7 @@ export class PlaybookExecution {
     const task = this.input.task;
     const mode = step.mode ?? 'review';
     const chosen = await this.chooseWorker(step, position);
-    const { result, record, kind, refused } = await this.work({
+    const worked = await this.work({
       id: step.id,
       name: this.stepName(step.id, rounds),
       role: mode === 'redteam' ? 'redteam' : 'reviewer',
@@ -768,6 +791,7 @@ export class PlaybookExecution {
             }),
       cwd: async () => this.cwdIn(written.copy.dir),
     });
+    const { result, record, kind } = worked;
     const ok = result.status === 'succeeded';
     this.results.set(step.id, {
       type: 'review',
@@ -785,8 +809,7 @@ export class PlaybookExecution {
       throw new Stop(
         failure(
           `the ${step.mode === 'redteam' ? 'red team' : 'reviewer'} (${kind}) ${result.status} in ${step.id}`,
-          result,
-          refused,
+          worked,
         ),
         result.status === 'cancelled',
       );
@@ -853,6 +876,8 @@ export class PlaybookExecution {
     let exitCode: number | null = null;
     let output: string;
     try {
+      // A path in the command that the candidate's change leads out of its copy (a symlink) fails the check.
+      await jailVerifyCommand(command, cwd);
       // The writer's code runs here: give it a home and temp folder of its own in the run's state, not the
       // user's (the environment is the allowlist every child gets; the command is argv, never a shell).
       const scratch = path.join(this.context.store.runDir(this.context.run.id), 'verify', name);
@@ -871,7 +896,10 @@ export class PlaybookExecution {
       output = `${result.stdout.text}\n${result.stderr.text}`.trim();
       if (result.timedOut) output = `${output}\n(timed out)`.trim();
     } catch (error) {
-      output = `could not run ${command[0]}: ${(error as Error).message}`;
+      output =
+        error instanceof VerifyCommandError
+          ? error.message
+          : `could not run ${command[0]}: ${(error as Error).message}`;
     }
     if (this.context.signal.aborted) throw new Stop('the run was cancelled', true);
     this.results.set(step.id, { type: 'verify', of: step.of, passed, exitCode, output, command });
@@ -942,7 +970,14 @@ export class PlaybookExecution {
       acceptable,
       ranking: ranked.map((fact) => fact.id),
     });
-    await this.trace({ position, kind: 'decision', id: step.id, value: acceptable, message: explanation });
+    await this.trace({
+      position,
+      kind: 'decision',
+      id: step.id,
+      value: acceptable,
+      ...(chosen === null ? {} : { chosen }),
+      message: explanation,
+    });
   }
 
   private async apply(step: Extract<Step, { type: 'apply' }>, position: number[]): Promise<void> {
@@ -952,7 +987,7 @@ export class PlaybookExecution {
     const target = this.results.get(step.of);
     if (target?.type === 'adjudicate') {
       if (target.chosen === null)
-        return this.decideApply(position, step.id, `Nothing applied: ${target.explanation}`);
+        return this.decideApply({ position, id: step.id }, `Nothing applied: ${target.explanation}`);
       writeId = target.chosen;
       wanted = target.acceptable;
       reason = target.explanation;
@@ -960,19 +995,20 @@ export class PlaybookExecution {
       wanted = step.when === undefined ? true : this.evaluate(step.when);
       reason = step.when === undefined ? 'no review was asked for' : this.explain(step.when);
     }
+    // The write at stake is traced (`chosen`), so a replay that applies another candidate does not match.
+    const at = { position, id: step.id, write: writeId };
     const written = this.results.get(writeId);
     if (written?.type !== 'write' || written.change === null || written.changeRecord === null) {
-      return this.decideApply(position, step.id, `Nothing applied: ${writeId} has no change.`);
+      return this.decideApply(at, `Nothing applied: ${writeId} has no change.`);
     }
     if (written.change.stats.files === 0) {
-      return this.decideApply(position, step.id, `Nothing to apply: ${written.kind} changed no files.`);
+      return this.decideApply(at, `Nothing to apply: ${written.kind} changed no files.`);
     }
     const apply = this.policy === 'always' || (this.policy === 'if_approved' && wanted);
     if (!apply) {
       const why = this.policy === 'never' ? 'apply=never was asked' : reason;
       return this.decideApply(
-        position,
-        step.id,
+        at,
         `Not applied: ${why}. The patch is kept in the run folder (${written.changeRecord.patchFile ?? 'none'}).`,
       );
     }
@@ -980,25 +1016,34 @@ export class PlaybookExecution {
       await this.context.apply(written.change, written.changeRecord);
     } catch (error) {
       return this.decideApply(
-        position,
-        step.id,
+        at,
         `Not applied: applying ${writeId} failed (${(error as Error).message}); the patch is kept in the run folder.`,
       );
     }
     this.applied = true;
     const stats = written.change.stats;
     await this.decideApply(
-      position,
-      step.id,
+      at,
       `Applied ${writeId} by ${written.kind} (${stats.files} files, +${stats.insertions} -${stats.deletions}): ${reason}.`,
       true,
     );
   }
 
-  private async decideApply(position: number[], id: string, message: string, value = false): Promise<void> {
+  private async decideApply(
+    at: { position: number[]; id: string; write?: string },
+    message: string,
+    value = false,
+  ): Promise<void> {
     this.decisions.push(message);
-    await this.context.decide(message, { apply: id, applied: value });
-    await this.trace({ position, kind: 'decision', id, value, message });
+    await this.context.decide(message, { apply: at.id, applied: value });
+    await this.trace({
+      position: at.position,
+      kind: 'decision',
+      id: at.id,
+      value,
+      ...(at.write === undefined ? {} : { chosen: at.write }),
+      message,
+    });
   }
 
   // ---- conditions and templates ----
