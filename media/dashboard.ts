@@ -654,9 +654,15 @@ function stepItem(step: StepView): HTMLElement {
       h('span', { class: 'step-model muted' }, step.model),
       h('span', { class: 'step-duration' }, formatDuration(step.durationMs)),
       h('span', { class: 'step-exit' }, exitText(step)),
-      step.verdict && step.verdict !== 'none'
-        ? h('span', { class: `verdict verdict-${step.verdict}` }, step.verdict.replace(/_/g, ' '))
-        : null,
+      step.verdict === 'none'
+        ? h(
+            'span',
+            { class: 'verdict verdict-none muted', title: 'The reply had no readable verdict.' },
+            'no verdict',
+          )
+        : step.verdict
+          ? h('span', { class: `verdict verdict-${step.verdict}` }, step.verdict.replace(/_/g, ' '))
+          : null,
       step.tokens !== null ? h('span', { class: 'step-tokens muted' }, `${step.tokens} tokens`) : null,
     ),
     step.errorMessage ? h('p', { class: 'step-error' }, step.errorMessage) : null,
@@ -686,6 +692,10 @@ function stepItem(step: StepView): HTMLElement {
           ),
         )
       : null,
+    moreNote(
+      step.findingsOmitted,
+      step.findingsOmitted === 1 ? 'finding, less severe' : 'findings, less severe',
+    ),
     diff || step.filesChanged.length > 0
       ? h(
           'div',
@@ -698,6 +708,7 @@ function stepItem(step: StepView): HTMLElement {
               h('li', {}, h('span', { class: 'change' }, file.change), ' ', h('code', {}, file.path)),
             ),
           ),
+          moreNote(step.filesOmitted, step.filesOmitted === 1 ? 'file' : 'files'),
         )
       : null,
     step.reply
@@ -740,7 +751,13 @@ function table(caption: string, className: string, heads: string[], rows: HTMLEl
   );
 }
 
-function changesSection(changes: ChangeView[]): HTMLElement[] {
+/** The line under a capped list: how many more the run's summary.md has. */
+function moreNote(omitted: number, what: string): HTMLElement | null {
+  if (omitted === 0) return null;
+  return h('p', { class: 'more muted' }, `and ${omitted} more ${what}: Open summary shows them all.`);
+}
+
+function changesSection(changes: ChangeView[], omitted: number): HTMLElement[] {
   if (changes.length === 0) return [];
   const summaryRows = changes.map((change) =>
     h(
@@ -773,8 +790,9 @@ function changesSection(changes: ChangeView[]): HTMLElement[] {
     ),
   );
   return [
-    h('h3', { id: 'changes-title' }, `Changes (${changes.length})`),
+    h('h3', { id: 'changes-title' }, `Changes (${changes.length + omitted})`),
     table('Changes by writer', 'changes', ['From', 'Files', '+', '−', 'Applied', 'Patch'], summaryRows),
+    moreNote(omitted, omitted === 1 ? 'change' : 'changes'),
     fileRows.length > 0
       ? table('Files changed', 'change-files', ['From', 'Change', 'File', '+', '−'], fileRows)
       : null,
@@ -879,10 +897,11 @@ function renderDetail(message: DetailMessage): void {
       fact('Decision', run.decision),
     ),
     h('p', { class: 'prompt', 'aria-label': 'Task' }, run.task),
-    h('h3', {}, `Steps (${message.steps.length})`),
+    h('h3', {}, `Steps (${message.steps.length + message.omitted.steps})`),
     message.steps.length > 0
       ? h('ol', { class: 'timeline' }, ...message.steps.map(stepItem))
       : h('p', { class: 'placeholder' }, live ? 'No step has started yet.' : 'This run recorded no steps.'),
+    moreNote(message.omitted.steps, message.omitted.steps === 1 ? 'step' : 'steps'),
     ...(message.inputs && message.inputs.length > 0
       ? [
           h('h3', {}, 'Playbook inputs'),
@@ -893,11 +912,12 @@ function renderDetail(message: DetailMessage): void {
               h('div', { class: 'input' }, h('dt', {}, input.name), h('dd', {}, h('code', {}, input.value))),
             ),
           ),
+          moreNote(message.omitted.inputs, message.omitted.inputs === 1 ? 'input' : 'inputs'),
         ]
       : []),
     ...(message.decisions.length > 0
       ? [
-          h('h3', {}, `Decisions (${message.decisions.length})`),
+          h('h3', {}, `Decisions (${message.decisions.length + message.omitted.decisions})`),
           h(
             'ol',
             { class: 'decisions' },
@@ -915,9 +935,10 @@ function renderDetail(message: DetailMessage): void {
               ),
             ),
           ),
+          moreNote(message.omitted.decisions, message.omitted.decisions === 1 ? 'decision' : 'decisions'),
         ]
       : []),
-    ...changesSection(message.changes),
+    ...changesSection(message.changes, message.omitted.changes),
     h('h3', {}, 'Events'),
     events,
   );

@@ -5,7 +5,6 @@
 import * as z from 'zod';
 import {
   changeRecordSchema,
-  runRecordSchema,
   stepRecordSchema,
   type ChangeRecord,
   type RunEvent,
@@ -13,20 +12,10 @@ import {
 } from '../orchestrator/model';
 import type { RunStore } from '../orchestrator/run-store';
 import { TRACE_FILE } from '../orchestrator/playbook/engine';
+import { runSummarySchema } from '../orchestrator/summary';
 import { buildDetail, type DetailMessage, type RunRecordsInput } from './dashboard-protocol';
 
-const decisionSchema = z.object({ time: z.string(), message: z.string() });
 const inputsSchema = z.record(z.string(), z.unknown());
-
-/** summary.json, schema version 2 (docs/summary-schema.md). */
-const summaryFileSchema = z.object({
-  schemaVersion: z.number().int(),
-  run: runRecordSchema,
-  steps: z.array(stepRecordSchema),
-  changes: z.array(changeRecordSchema),
-  decisions: z.array(decisionSchema),
-  playbookInputs: inputsSchema.nullable(),
-});
 
 const stepsFileSchema = z.array(stepRecordSchema);
 const changesFileSchema = z.array(changeRecordSchema);
@@ -102,7 +91,7 @@ export async function loadRunDetail(
   const events = await store.readEvents(runId, 0, Number.MAX_SAFE_INTEGER);
   const summary = parseRunFile(
     await store.readRunFile(runId, 'summary.json'),
-    summaryFileSchema,
+    runSummarySchema,
     `summary.json of ${runId}`,
     log,
   );

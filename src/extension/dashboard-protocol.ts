@@ -181,7 +181,11 @@ export interface StepView {
   argv: string[];
   verdict: Verdict | null;
   findings: FindingView[];
+  /** Findings beyond LIMITS.findingsPerStep (the least severe), which summary.md still lists. */
+  findingsOmitted: number;
   filesChanged: { path: string; change: string }[];
+  /** Files beyond LIMITS.filesPerStep. */
+  filesOmitted: number;
   diffStats: DiffStatsView | null;
   errorMessage: string | null;
   tokens: number | null;
@@ -238,8 +242,17 @@ export interface DetailMessage {
   changes: ChangeView[];
   /** The inputs a playbook ran with, in its order; null for dispatches. */
   inputs: InputView[] | null;
+  /** How many of each list the caps left out (summary.md has them all). */
+  omitted: OmittedView;
   /** The run's last events (LIMITS.events), oldest first. */
   events: EventView[];
+}
+
+export interface OmittedView {
+  steps: number;
+  decisions: number;
+  changes: number;
+  inputs: number;
 }
 
 /** Events of the selected run that arrived after the last detail or events message. */
@@ -463,6 +476,8 @@ const stepCheck = record<StepView>({
     record<{ path: string; change: string }>({ path: string, change: string }),
     LIMITS.filesPerStep,
   ),
+  findingsOmitted: count,
+  filesOmitted: count,
   diffStats: nullable(diffStatsCheck),
   errorMessage: nullable(string),
   tokens: nullable(count),
@@ -510,6 +525,7 @@ const toWebviewChecks: Checks<ToWebview> = {
     decisions: list(decisionCheck, LIMITS.decisions),
     changes: list(changeCheck, LIMITS.changes),
     inputs: nullable(list(inputCheck, LIMITS.inputs)),
+    omitted: record<OmittedView>({ steps: count, decisions: count, changes: count, inputs: count }),
     events: list(eventCheck, LIMITS.events),
   }),
   events: record<EventsMessage>({
@@ -837,9 +853,11 @@ export function viewOfStep(step: StepInput): StepView {
         if (finding.file !== undefined) view.file = finding.file;
         return view;
       }),
+    findingsOmitted: omittedBy(step.findings.length, LIMITS.findingsPerStep),
     filesChanged: step.filesChanged
       .slice(0, LIMITS.filesPerStep)
       .map((file) => ({ path: file.path, change: file.change })),
+    filesOmitted: omittedBy(step.filesChanged.length, LIMITS.filesPerStep),
     diffStats: step.diffStats
       ? {
           files: step.diffStats.files,
@@ -851,6 +869,11 @@ export function viewOfStep(step: StepInput): StepView {
     tokens: step.tokens,
     reply: clip(step.finalMessage, LIMITS.longTextChars),
   };
+}
+
+/** How many of `total` items a cap of `limit` leaves out. */
+function omittedBy(total: number, limit: number): number {
+  return Math.max(0, total - limit);
 }
 
 export function viewOfChange(change: ChangeInput): ChangeView {
@@ -914,6 +937,12 @@ export function buildDetail(
     })),
     changes: records.changes.slice(0, LIMITS.changes).map(viewOfChange),
     inputs: records.playbookInputs ? inputViews(records.playbookInputs) : null,
+    omitted: {
+      steps: omittedBy(records.steps.length, LIMITS.steps),
+      decisions: omittedBy(records.decisions.length, LIMITS.decisions),
+      changes: omittedBy(records.changes.length, LIMITS.changes),
+      inputs: omittedBy(Object.keys(records.playbookInputs ?? {}).length, LIMITS.inputs),
+    },
     events: eventViews(events),
   };
 }

@@ -51,6 +51,9 @@ export type Finding = z.infer<typeof findingSchema>;
 export const VERDICTS = ['approve', 'request_changes', 'none'] as const;
 export type Verdict = (typeof VERDICTS)[number];
 
+export const FILE_CHANGES = ['added', 'modified', 'deleted'] as const;
+export const fileChangeSchema = z.enum(FILE_CHANGES);
+
 export const diffStatsSchema = z.object({
   files: z.number().int().nonnegative(),
   insertions: z.number().int().nonnegative(),
@@ -66,7 +69,7 @@ export const changeRecordSchema = z.object({
   files: z.array(
     z.object({
       path: z.string(),
-      change: z.string(),
+      change: fileChangeSchema,
       insertions: z.number().int().nonnegative(),
       deletions: z.number().int().nonnegative(),
     }),
@@ -101,7 +104,7 @@ export const stepRecordSchema = z.object({
   tokens: z.number().int().nonnegative().nullable(),
   /** For writers: what changed in their isolated copy. */
   diffStats: diffStatsSchema.nullable(),
-  filesChanged: z.array(z.object({ path: z.string(), change: z.string() })),
+  filesChanged: z.array(z.object({ path: z.string(), change: fileChangeSchema })),
   /** For reviewers and red-team passes. */
   verdict: z.enum(VERDICTS).nullable(),
   findings: z.array(findingSchema),

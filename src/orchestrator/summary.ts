@@ -1,21 +1,24 @@
 // The auditable record of a finished run: summary.json (schema version 2, docs/summary-schema.md) and the same data as
 // summary.md, written into the run's folder. The CLI and the dashboard render from summary.json.
-import { runWhat, type ChangeRecord, type RunRecord, type StepRecord } from './model';
+import * as z from 'zod';
+import { changeRecordSchema, runRecordSchema, runWhat, stepRecordSchema, type RunRecord } from './model';
 
 export const SUMMARY_SCHEMA_VERSION = 2;
 
 export type { ChangeRecord } from './model';
 
-export interface RunSummary {
-  schemaVersion: number;
-  run: RunRecord;
-  steps: StepRecord[];
-  changes: ChangeRecord[];
+/** summary.json as written and as read back (docs/summary-schema.md documents every field of it). */
+export const runSummarySchema = z.object({
+  schemaVersion: z.literal(SUMMARY_SCHEMA_VERSION),
+  run: runRecordSchema,
+  steps: z.array(stepRecordSchema),
+  changes: z.array(changeRecordSchema),
   /** Every decision the run recorded, in order: retries, fallbacks, verifications, adjudication, apply. */
-  decisions: { time: string; message: string }[];
+  decisions: z.array(z.object({ time: z.string(), message: z.string() })),
   /** For playbook runs: the inputs it ran with (the playbook itself and its trace are in playbook.json). */
-  playbookInputs: Record<string, unknown> | null;
-}
+  playbookInputs: z.record(z.string(), z.unknown()).nullable(),
+});
+export type RunSummary = z.infer<typeof runSummarySchema>;
 
 function duration(ms: number | null): string {
   if (ms === null) return '-';

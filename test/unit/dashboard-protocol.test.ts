@@ -473,7 +473,9 @@ const stepViewArb: fc.Arbitrary<StepView> = fc.record({
     ),
     { maxLength: 3 },
   ),
+  findingsOmitted: count,
   filesChanged: fc.array(fc.record({ path: text, change: text }), { maxLength: 3 }),
+  filesOmitted: count,
   diffStats: fc.option(fc.record({ files: count, insertions: count, deletions: count }), { nil: null }),
   errorMessage: nullableText,
   tokens: fc.option(count, { nil: null }),
@@ -561,6 +563,7 @@ const toWebviewArb: fc.Arbitrary<ToWebview> = fc.oneof(
       { maxLength: 2 },
     ),
     inputs: fc.option(fc.array(fc.record({ name: text, value: text }), { maxLength: 3 }), { nil: null }),
+    omitted: fc.record({ steps: count, decisions: count, changes: count, inputs: count }),
     events: fc.array(eventViewArb, { maxLength: 5 }),
   }),
   fc.record({
@@ -873,11 +876,45 @@ describe('dashboard state builder', () => {
     assert.equal(severities.length, LIMITS.findingsPerStep);
     assert.deepEqual(severities.slice(0, 14), Array(14).fill('critical'));
     assert.equal(severities.includes('info'), false, 'the least severe are the ones left out');
+    assert.equal(detail.steps[1]?.findingsOmitted, findings.length - LIMITS.findingsPerStep);
+    assert.equal(detail.steps[0]?.findingsOmitted, 0);
+    assert.deepEqual(detail.omitted, { steps: 0, decisions: 0, changes: 0, inputs: 0 });
     assert.equal(detail.events.length, LIMITS.events);
     assert.equal(detail.events[0]?.seq, 101);
     assert.equal(detail.events[LIMITS.events - 1]?.seq, 600);
     assert.deepEqual(detail.steps[0]?.filesChanged, [{ path: 'README.md', change: 'added' }]);
     assert.deepEqual(detail.steps[0]?.diffStats, { files: 1, insertions: 10, deletions: 2 });
+    assert.deepEqual(parseToWebview(detail), detail);
+  });
+
+  it('counts what the caps leave out of the detail, so the webview can say how much more summary.md has', () => {
+    const steps = Array.from({ length: LIMITS.steps + 7 }, (_, index) =>
+      step({
+        index,
+        name: `step-${index}`,
+        filesChanged: Array.from({ length: LIMITS.filesPerStep + 3 }, (_, i) => ({
+          path: `f${i}.txt`,
+          change: 'added' as const,
+        })),
+      }),
+    );
+    const decisions = Array.from({ length: LIMITS.decisions + 11 }, (_, i) => ({
+      time: at(i),
+      message: `d${i}`,
+    }));
+    const inputs = Object.fromEntries(Array.from({ length: LIMITS.inputs + 2 }, (_, i) => [`in${i}`, i]));
+    const detail = buildDetail(
+      'file:///a',
+      records(run(), steps, { decisions, playbookInputs: inputs }),
+      'summary',
+      [],
+      NOW,
+    );
+    assert.deepEqual(detail.omitted, { steps: 7, decisions: 11, changes: 0, inputs: 2 });
+    assert.equal(detail.steps.length, LIMITS.steps);
+    assert.equal(detail.steps[0]?.filesChanged.length, LIMITS.filesPerStep);
+    assert.equal(detail.steps[0]?.filesOmitted, 3);
+    assert.equal(detail.decisions.at(-1)?.message, `d${LIMITS.decisions - 1}`);
     assert.deepEqual(parseToWebview(detail), detail);
   });
 

@@ -148,6 +148,25 @@ export const cases = [
       // The list row changes first; the run's detail and the status bar follow. Wait for all three, so the
       // screenshot shows the settled screen.
       await expectCancelled(page, dashboard, runId, 'after Cancel was clicked');
+      // Once the run has ended, its detail is its summary.json as rendered: the playbook's version hash, the
+      // step with the command it ran, and the outcome.
+      await poll('the detail to be rendered from the run’s summary ([data-source="summary"])', 15_000, () =>
+        dashboard
+          .locator('.detail-source[data-source="summary"]')
+          .isVisible()
+          .catch(() => false),
+      );
+      const hash = (await dashboard.locator('.playbook-hash').innerText({ timeout: 5_000 })).trim();
+      if (!/^[0-9a-f]{12}$/.test(hash)) {
+        throw new UiTestError(`the version hash reads ${JSON.stringify(hash)}, not 12 hex digits`);
+      }
+      const step = dashboard.locator('.timeline .step[data-status="cancelled"]').first();
+      const stepText = (await step.innerText({ timeout: 5_000 })).replace(/\s+/g, ' ');
+      if (!/\bwrite\b.*\bcodex\b/.test(stepText) || !/codex(\.js)? exec/.test(stepText)) {
+        throw new UiTestError(
+          `the cancelled step should show "write", "codex" and its command (codex exec …): ${JSON.stringify(stepText.slice(0, 300))}`,
+        );
+      }
       const statusItem = page.locator('.part.statusbar .statusbar-item', { hasText: /Tandem/ });
       await poll('the status bar to stop counting the run as running', 10_000, async () => {
         const text = (await statusItem.allInnerTexts().catch(() => [])).join(' ');
