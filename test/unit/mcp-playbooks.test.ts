@@ -41,6 +41,26 @@ const BROKEN = {
 };
 const BROKEN_ERROR = `${PLAYBOOKS_DIR}/broken.json: steps[1].of: no step has the id "w2"`;
 
+/**
+ * A worker that is not a CLI and a verdict no review gives: refused by the shape check, each inside its field of
+ * several forms. Its file is `shaky-draft.json`, the name written in it `shaky`.
+ */
+const SHAKY = {
+  format: 1,
+  name: 'shaky',
+  description: 'Names a CLI Tandem does not run and a verdict no review gives.',
+  steps: [
+    { type: 'write', id: 'w1', worker: 'claude' },
+    { type: 'review', id: 'r1', worker: 'gemini', of: 'w1' },
+    { type: 'apply', id: 'a1', of: 'w1', when: { verdict: { step: 'r1', is: 'yes' } } },
+  ],
+};
+const SHAKY_ERROR =
+  `${PLAYBOOKS_DIR}/shaky-draft.json: ` +
+  'steps[0].worker: expected "codex", "gemini", { "input": INPUT }, { "otherThan": STEP }, { "sameAs": STEP } ' +
+  'or { "otherThanInput": INPUT }, got the string "claude"; ' +
+  'steps[2].when.verdict.is: expected "approve" or "request_changes", got the string "yes"';
+
 interface PlaybookView {
   name: string;
   description: string;
@@ -164,6 +184,36 @@ describe('MCP playbook tools', function () {
       );
       assert.ok(
         lines.some((line) => line.startsWith(`mine (${PLAYBOOKS_DIR}/mine.json; inputs writer="gemini"`)),
+      );
+    });
+
+    it('lists a file with a shape error under its file name, with the exact path of each fault', async function () {
+      await writePlaybook(harness, 'shaky-draft.json', SHAKY);
+      const result = await callRaw(harness.client, 'playbook_list', { agentId: AGENT });
+      assert.notEqual(result.isError, true, textOf(result));
+      const list = (result.structuredContent as Structured).playbooks as PlaybookView[];
+      const shaky = list.filter((entry) => !entry.builtin);
+      assert.deepEqual(
+        shaky.map((entry) => ({
+          name: entry.name,
+          source: entry.source,
+          hash: entry.hash,
+          error: entry.error,
+        })),
+        [
+          {
+            name: 'shaky-draft',
+            source: `${PLAYBOOKS_DIR}/shaky-draft.json`,
+            hash: null,
+            error: SHAKY_ERROR,
+          },
+        ],
+      );
+      assert.ok(
+        textOf(result)
+          .split('\n')
+          .includes(`shaky-draft (${PLAYBOOKS_DIR}/shaky-draft.json): cannot be used: ${SHAKY_ERROR}`),
+        textOf(result),
       );
     });
 
@@ -354,6 +404,37 @@ describe('MCP playbook tools', function () {
         const { code, text } = await refusal({ playbook: 'broken' });
         assert.equal(code, 'INVALID_PLAYBOOK');
         assert.equal(text, `INVALID_PLAYBOOK: ${BROKEN_ERROR}`);
+      });
+
+      it('refuses a file with a shape error by its file name and by the name written in it, at the exact paths', async function () {
+        await writePlaybook(harness, 'shaky-draft.json', SHAKY);
+        for (const playbook of ['shaky-draft', 'shaky']) {
+          const { code, text } = await refusal({ playbook });
+          assert.deepEqual(
+            { code, text },
+            { code: 'INVALID_PLAYBOOK', text: `INVALID_PLAYBOOK: ${SHAKY_ERROR}` },
+          );
+        }
+      });
+
+      it('answers the name written in an unreadable file with UNKNOWN_PLAYBOOK: none can be read', async function () {
+        await writePlaybook(harness, 'garbled.json', '{ "name": "garbled_inside", ');
+        const { code, text } = await refusal({ playbook: 'garbled_inside' });
+        assert.equal(code, 'UNKNOWN_PLAYBOOK');
+        assert.match(text, /No playbook "garbled_inside"/);
+        assert.equal((await refusal({ playbook: 'garbled' })).code, 'INVALID_PLAYBOOK');
+      });
+
+      it('refuses a verify command input that leaves the jail with INVALID_INPUT, before anything runs', async function () {
+        const { code, text } = await refusal({
+          playbook: 'parallel_adjudicate',
+          inputs: { verify: ['sh', '-c', 'npm test'] },
+        });
+        assert.equal(code, 'INVALID_INPUT');
+        assert.match(
+          text,
+          /^INVALID_INPUT: builtin:parallel_adjudicate: inputs\.verify: the program "sh" would run a command string/,
+        );
       });
 
       it('refuses an input out of range with INVALID_INPUT naming inputs.rounds', async function () {

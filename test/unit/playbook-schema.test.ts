@@ -14,10 +14,13 @@ import {
   parsePlaybook,
   parsePlaybookText,
   playbookHash,
+  playbookSchema,
   resolveInputs,
   templateVariables,
   type Playbook,
 } from '../../src/orchestrator/playbook/schema';
+import { BUILTIN_PLAYBOOKS } from '../../src/orchestrator/playbook/builtin';
+import { verifyCommandProblem } from '../../src/orchestrator/playbook/verify-command';
 
 type Json = Record<string, unknown>;
 type Path = (string | number)[];
@@ -369,12 +372,17 @@ describe('playbook format', function () {
       assertOnlyProblem(playbook([write('Write-1')]), 'steps[0].id', /step id is 1-32 lower-case/);
     });
 
-    it('rejects an unknown step type, listing the types there are', function () {
-      assertOnlyProblem(
-        playbook([write('w'), { type: 'deploy', id: 'd', of: 'w' }]),
-        'steps[1].type',
-        /'plan'.*'write'.*'review'.*'verify'.*'adjudicate'.*'apply'.*'parallel'.*'loop'.*'if'/,
-      );
+    it('rejects an unknown or missing step type, listing the types there are', function () {
+      const types = '"plan", "write", "review", "verify", "adjudicate", "apply", "parallel", "loop" or "if"';
+      assert.deepEqual(problemsOf(playbook([write('w'), { type: 'deploy', id: 'd', of: 'w' }])), [
+        { path: 'steps[1].type', message: `expected a step type: ${types}, got the string "deploy"` },
+      ]);
+      assert.deepEqual(problemsOf(playbook([write('w'), { id: 'd', of: 'w' }])), [
+        { path: 'steps[1].type', message: `missing; expected a step type: ${types}` },
+      ]);
+      assert.deepEqual(problemsOf(playbook(['write'] as unknown as Json[])), [
+        { path: 'steps[0]', message: 'expected a step (an object with a "type"), got the string "write"' },
+      ]);
     });
 
     it('rejects a duplicate id at the second occurrence', function () {
@@ -783,11 +791,33 @@ describe('playbook format', function () {
       );
     });
 
-    it('rejects an input name that breaks the name rule, at the name', function () {
-      assertHasProblem(
+    it('rejects an input name that breaks the name rule, at the name, saying the rule', function () {
+      assertOnlyProblem(
         playbook([write('w')], { inputs: { Who: { type: 'worker', default: 'codex' } } }),
         'inputs.Who',
-        /.+/,
+        /^an input name is 1-32 lower-case letters, digits or _ and starts with a letter$/,
+      );
+    });
+
+    it('rejects an unknown input type and a default of the wrong kind, listing what is taken', function () {
+      assert.deepEqual(
+        problemsOf(playbook([write('w')], { inputs: { who: { type: 'cli', default: 'x' } } })),
+        [
+          {
+            path: 'inputs.who.type',
+            message:
+              'expected an input type: "worker", "integer", "severity", "string" or "command", got the string "cli"',
+          },
+        ],
+      );
+      assert.deepEqual(
+        problemsOf(playbook([write('w')], { inputs: { bar: { type: 'severity', default: 'severe' } } })),
+        [
+          {
+            path: 'inputs.bar.default',
+            message: 'expected "info", "low", "medium", "high" or "critical", got the string "severe"',
+          },
+        ],
       );
     });
 
@@ -807,10 +837,10 @@ describe('playbook format', function () {
         'steps[1].command[1]',
         /expected string to have >=1 characters/,
       );
-      assertHasProblem(
+      assertOnlyProblem(
         playbook([write('w'), { type: 'verify', id: 'v', of: 'w', command: [] }]),
         'steps[1].command',
-        /.+/,
+        /^a command needs at least its program, e\.g\. \["npm", "test"\]; leave command out/,
       );
     });
 
@@ -855,6 +885,176 @@ describe('playbook format', function () {
       assert.equal(formatPath([]), '');
       assert.equal(formatPath([0, 'x']), '[0].x');
     });
+
+    describe('a field of several forms: at the fault inside the form meant, or listing the forms', function () {
+      const WORKER_FORMS =
+        '"codex", "gemini", { "input": INPUT }, { "otherThan": STEP }, { "sameAs": STEP } or { "otherThanInput": INPUT }';
+      const CONDITION_FORMS =
+        'one condition: { "verdict": { "step": STEP, "is": "approve" | "request_changes" } }, ' +
+        '{ "findingsAtLeast": { "step": STEP, "severity": SEVERITY } }, { "succeeded": STEP }, { "passed": STEP }, ' +
+        '{ "all": [CONDITION, ...] }, { "any": [CONDITION, ...] } or { "not": CONDITION }';
+      const applyWhen = (when: unknown): Json =>
+        playbook([write('w'), review('r', 'w'), { type: 'apply', id: 'a', of: 'w', when }]);
+
+      it('reports a verdict no review gives at steps[2].when.verdict.is, with the two it can be', function () {
+        assert.deepEqual(problemsOf(applyWhen({ verdict: { step: 'r', is: 'yes' } })), [
+          {
+            path: 'steps[2].when.verdict.is',
+            message: 'expected "approve" or "request_changes", got the string "yes"',
+          },
+        ]);
+      });
+
+      it('follows the condition the keys name down nested all / any / not', function () {
+        assert.deepEqual(
+          problemsOf(applyWhen({ all: [{ succeeded: 'w' }, { not: { verdict: { step: 'r' } } }] })),
+          [
+            {
+              path: 'steps[2].when.all[1].not.verdict.is',
+              message: 'missing; expected "approve" or "request_changes"',
+            },
+          ],
+        );
+        assert.deepEqual(problemsOf(applyWhen({ any: [{ passed: 'w' }, { not: 'r' }] })), [
+          { path: 'steps[2].when.any[1].not', message: `expected ${CONDITION_FORMS}, got the string "r"` },
+        ]);
+        assert.deepEqual(problemsOf(applyWhen({ findingsAtLeast: { step: 'r', severity: 'huge' } })), [
+          {
+            path: 'steps[2].when.findingsAtLeast.severity',
+            message:
+              'expected "info", "low", "medium", "high", "critical" or { "input": INPUT }, got the string "huge"',
+          },
+        ]);
+        assertOnlyProblem(
+          applyWhen({ verdict: { step: 'r', is: 'approve', by: 'gemini' } }),
+          'steps[2].when.verdict',
+          /^Unrecognized key: "by"$/,
+        );
+      });
+
+      it('lists the condition forms for a condition of two forms, of none, or left out', function () {
+        assert.deepEqual(problemsOf(applyWhen({ succeeded: 'w', passed: 'w' })), [
+          {
+            path: 'steps[2].when',
+            message: `expected ${CONDITION_FORMS}, got an object with the keys "succeeded", "passed"`,
+          },
+        ]);
+        assert.deepEqual(problemsOf(applyWhen({})), [
+          { path: 'steps[2].when', message: `expected ${CONDITION_FORMS}, got an empty object` },
+        ]);
+        assert.deepEqual(problemsOf(playbook([write('w'), { type: 'if', id: 'i', then: [write('x')] }])), [
+          { path: 'steps[1].when', message: `missing; expected ${CONDITION_FORMS}` },
+        ]);
+      });
+
+      it('reports worker "claude" at steps[0].worker, listing the worker forms', function () {
+        assert.deepEqual(problemsOf(playbook([write('w', { worker: 'claude' })])), [
+          { path: 'steps[0].worker', message: `expected ${WORKER_FORMS}, got the string "claude"` },
+        ]);
+        assert.deepEqual(problemsOf(playbook([write('w', { worker: { sameAs: 'a', otherThan: 'b' } })])), [
+          {
+            path: 'steps[0].worker',
+            message: `expected ${WORKER_FORMS}, got an object with the keys "sameAs", "otherThan"`,
+          },
+        ]);
+        assert.deepEqual(problemsOf(playbook([{ type: 'write', id: 'w' }])), [
+          { path: 'steps[0].worker', message: `missing; expected ${WORKER_FORMS}` },
+        ]);
+      });
+
+      it('reports a fault inside the worker form its key names, at that key', function () {
+        assertOnlyProblem(
+          playbook([write('w', { worker: { otherThan: 7 } })]),
+          'steps[0].worker.otherThan',
+          /expected string/,
+        );
+        assertOnlyProblem(
+          playbook([write('w', { worker: { input: 'Writer' } })]),
+          'steps[0].worker.input',
+          /^an input name is 1-32 lower-case letters/,
+        );
+      });
+
+      it('reports max "3" at steps[0].max, saying it takes a whole number or an input', function () {
+        for (const [max, given] of [
+          ['3', 'the string "3"'],
+          [2.5, 'the number 2.5'],
+          [{}, 'an empty object'],
+        ] as const) {
+          assert.deepEqual(problemsOf(playbook([loop('l', [write('w')], { succeeded: 'w' }, max)])), [
+            {
+              path: 'steps[0].max',
+              message: `expected a whole number from 1 to ${MAX_ROUNDS} or { "input": INPUT }, got ${given}`,
+            },
+          ]);
+        }
+      });
+
+      it('reports a verify command of neither form at the command, listing both', function () {
+        for (const [command, given] of [
+          ['npm test', 'the string "npm test"'],
+          [{ inptu: 'tests' }, 'an object with the key "inptu"'],
+        ] as const) {
+          assert.deepEqual(
+            problemsOf(playbook([write('w'), { type: 'verify', id: 'v', of: 'w', command }])),
+            [
+              {
+                path: 'steps[1].command',
+                message: `expected an argv list such as ["npm", "test"] or { "input": INPUT }, got ${given}`,
+              },
+            ],
+          );
+        }
+      });
+    });
+
+    describe('a verify command: refused before anything runs when it leaves the jail', function () {
+      const refused: [string[], number, RegExp][] = [
+        [['sh', '-c', 'npm test'], 0, /^the program "sh" would run a command string or another program/],
+        [['/usr/bin/env', 'npm', 'test'], 0, /would run a command string or another program/],
+        [['node', '/etc/passwd'], 1, /^part 1 \("\/etc\/passwd"\) is an absolute path/],
+        [
+          ['npm', 'test', '--prefix=../other'],
+          2,
+          /^part 2 \("--prefix=\.\.\/other"\) leads out of the workspace/,
+        ],
+      ];
+
+      it('refuses a shell or launcher, an absolute path or a path out of the workspace, at the part at fault', function () {
+        for (const [command, part, message] of refused) {
+          const expected = verifyCommandProblem(command);
+          assert.match(expected ?? '', message);
+          assert.deepEqual(
+            problemsOf(playbook([write('w'), { type: 'verify', id: 'v', of: 'w', command }])),
+            [{ path: `steps[1].command[${part}]`, message: expected }],
+          );
+        }
+      });
+
+      it("refuses the same in a command input's default, at the part at fault", function () {
+        for (const [command, part] of refused) {
+          assert.deepEqual(
+            problemsOf(playbook([write('w')], { inputs: { tests: { type: 'command', default: command } } })),
+            [{ path: `inputs.tests.default[${part}]`, message: verifyCommandProblem(command) }],
+          );
+        }
+      });
+
+      it('accepts commands that keep to the rules, and the built-in playbooks', function () {
+        for (const command of [
+          ['npm', 'test'],
+          ['node', 'test/../scripts/check.js', '--out=reports/x.xml'],
+        ]) {
+          assert.doesNotThrow(() =>
+            parsePlaybook(playbook([write('w'), { type: 'verify', id: 'v', of: 'w', command }]), SOURCE),
+          );
+        }
+        assert.equal(BUILTIN_PLAYBOOKS.length, 8);
+        for (const builtin of BUILTIN_PLAYBOOKS) {
+          assert.doesNotThrow(() => parsePlaybook(builtin, `builtin:${builtin.name}`), builtin.name);
+        }
+      });
+    });
   });
 
   describe('properties', function () {
@@ -864,14 +1064,110 @@ describe('playbook format', function () {
       });
     });
 
-    it('never throws anything but a PlaybookError when any part of a valid playbook is replaced by junk', function () {
+    it('refuses a part of a valid playbook replaced by junk at that part or inside it, unions included', function () {
       fc.assert(
         fc.property(generatedPlaybook(), fc.nat(), fc.jsonValue(), (generated, pick, junk) => {
           const paths = allPaths(generated.playbook);
           const path = paths[pick % paths.length] ?? [];
-          assertParsesOrLocatesProblems(setAt(generated.playbook, path, junk));
+          const value = setAt(generated.playbook, path, junk);
+          assertParsesOrLocatesProblems(value);
+          // Junk of a sound shape (an id for an id) is the reference check's: renaming a step faults the fields
+          // that name it, wherever they are. That check has its own property below.
+          if (playbookSchema.safeParse(value).success) return;
+          // A step's or an input's type decides which fields it takes, so another type faults its siblings.
+          const at = pathText(path[path.length - 1] === 'type' ? path.slice(0, -1) : path);
+          for (const problem of problemsOf(value)) {
+            assert.ok(
+              at === '' ||
+                problem.path === at ||
+                problem.path.startsWith(`${at}.`) ||
+                problem.path.startsWith(`${at}[`),
+              `${JSON.stringify(junk)} at ${at}: ${JSON.stringify(problem)}`,
+            );
+          }
+        }),
+        { numRuns: 500 },
+      );
+    });
+
+    it('refuses junk in a field of several forms at that field or inside it, never with a bare "Invalid input"', function () {
+      const unionFields = (playbookValue: Json): Path[] =>
+        allPaths(playbookValue).filter((path) =>
+          ['worker', 'when', 'until', 'max', 'command', 'severity', 'not'].includes(
+            String(path[path.length - 1]),
+          ),
+        );
+      fc.assert(
+        fc.property(generatedPlaybook(true), fc.nat(), fc.jsonValue(), (generated, pick, junk) => {
+          const fields = unionFields(generated.playbook);
+          const path = fields[pick % fields.length];
+          assert.ok(path, 'a generated playbook with a review has a worker');
+          const value = setAt(generated.playbook, path, junk);
+          if (playbookSchema.safeParse(value).success) return;
+          const at = pathText(path);
+          for (const problem of problemsOf(value)) {
+            assert.ok(
+              problem.path === at || problem.path.startsWith(`${at}.`) || problem.path.startsWith(`${at}[`),
+              `${JSON.stringify(junk)} at ${at}: ${JSON.stringify(problem)}`,
+            );
+            assert.doesNotMatch(problem.message, /^Invalid input$/);
+          }
         }),
         { numRuns: 300 },
+      );
+    });
+
+    it('generates every step type, verify steps with and without a command, and every condition kind', function () {
+      const seen = new Set<string>();
+      const note = (value: unknown): void => {
+        if (Array.isArray(value)) value.forEach(note);
+        else if (value !== null && typeof value === 'object') {
+          const record = value as Json;
+          if (typeof record.type === 'string' && typeof record.id === 'string') {
+            seen.add(record.type);
+            if (record.type === 'verify') {
+              seen.add(
+                record.command === undefined
+                  ? 'verify without command'
+                  : Array.isArray(record.command)
+                    ? 'verify with argv'
+                    : 'verify with input',
+              );
+            }
+            if (record.type === 'loop' && typeof record.max !== 'number') seen.add('loop max input');
+          }
+          for (const key of ['verdict', 'findingsAtLeast', 'succeeded', 'passed', 'all', 'any', 'not']) {
+            if (key in record && !('type' in record)) seen.add(key);
+          }
+          Object.values(record).forEach(note);
+        }
+      };
+      for (const generated of fc.sample(generatedPlaybook(), { numRuns: 300, seed: 42 }))
+        note(generated.playbook);
+      assert.deepEqual(
+        [...seen].sort(),
+        [
+          'adjudicate',
+          'all',
+          'any',
+          'apply',
+          'findingsAtLeast',
+          'if',
+          'loop',
+          'loop max input',
+          'not',
+          'parallel',
+          'passed',
+          'plan',
+          'review',
+          'succeeded',
+          'verdict',
+          'verify',
+          'verify with argv',
+          'verify with input',
+          'verify without command',
+          'write',
+        ].sort(),
       );
     });
 
@@ -977,6 +1273,22 @@ describe('playbook inputs at run time', function () {
         { path: 'inputs.tests', message: 'expected an argv list of non-empty strings (no shell)' },
       ]);
     }
+  });
+
+  it('refuses a command value that leaves the verify jail, at the input, before anything runs', function () {
+    for (const tests of [
+      ['sh', '-c', 'x'],
+      ['node', '/etc/passwd'],
+      ['npm', 'test', '--prefix=../other'],
+    ]) {
+      const message = verifyCommandProblem(tests);
+      assert.ok(message !== undefined, tests.join(' '));
+      assert.deepEqual(problemsResolving({ tests }), [{ path: 'inputs.tests', message }]);
+    }
+    assert.deepEqual(
+      resolveInputs(withInputs, { tests: ['npm', 'run', 'check', '--', 'src/a.ts'] }, 'run').tests,
+      ['npm', 'run', 'check', '--', 'src/a.ts'],
+    );
   });
 
   it('rejects an integer outside its range or not whole', function () {
@@ -1118,10 +1430,18 @@ function assertParsesOrLocatesProblems(value: unknown): void {
 }
 
 // The generator of valid playbooks: a sequence of operations, turned into steps with fresh ids (s0, s1, ...)
-// that refer only to writes already run (or, in a loop body, to writes of the same body), recording where each
+// that refer only to steps already run (or, in a loop body, to steps of the same body), recording where each
 // reference is so that a property can break exactly one.
 
 type WorkerChoice = 'codex' | 'gemini' | 'input' | 'otherThan' | 'sameAs';
+type SimpleCondition = 'succeeded' | 'verdict' | 'findingsAtLeast' | 'passed';
+interface ConditionChoice {
+  wrap: 'none' | 'not' | 'all' | 'any';
+  forms: SimpleCondition[];
+  pick: number;
+  severity: 'info' | 'low' | 'medium' | 'high' | 'critical' | 'input';
+  approve: boolean;
+}
 interface WriteOp {
   kind: 'write';
   worker: WorkerChoice;
@@ -1135,10 +1455,23 @@ interface ReviewOp {
   pick: number;
   redteam: boolean;
 }
+interface PlanOp {
+  kind: 'plan';
+  worker: WorkerChoice;
+  pick: number;
+  templated: boolean;
+}
+interface VerifyOp {
+  kind: 'verify';
+  pick: number;
+  /** `workspace`: no command (the workspace's tests); `literal`: an argv; `input`: the `tests` input. */
+  command: 'workspace' | 'literal' | 'input';
+}
+type InnerOp = WriteOp | ReviewOp | PlanOp | VerifyOp;
 interface ApplyOp {
   kind: 'apply';
   pick: number;
-  guarded: boolean;
+  when: ConditionChoice | null;
 }
 interface AdjudicateOp {
   kind: 'adjudicate';
@@ -1147,14 +1480,22 @@ interface AdjudicateOp {
 }
 interface ParallelOp {
   kind: 'parallel';
-  branches: (WriteOp | ReviewOp)[][];
+  branches: InnerOp[][];
 }
 interface LoopOp {
   kind: 'loop';
-  max: number;
-  body: (WriteOp | ReviewOp)[];
+  max: number | 'input';
+  body: InnerOp[];
+  /** null: until the body's first review approves (or its first step succeeded). */
+  until: ConditionChoice | null;
 }
-type Op = WriteOp | ReviewOp | ApplyOp | AdjudicateOp | ParallelOp | LoopOp;
+interface IfOp {
+  kind: 'if';
+  when: ConditionChoice;
+  then: InnerOp[];
+  else: InnerOp[] | null;
+}
+type Op = InnerOp | ApplyOp | AdjudicateOp | ParallelOp | LoopOp | IfOp;
 
 interface Reference {
   path: Path;
@@ -1166,7 +1507,38 @@ interface Generated {
   references: Reference[];
 }
 
+/** The steps that have run at a point, by kind: what a reference there may name. */
+interface Scope {
+  writes: string[];
+  reviews: string[];
+  verifies: string[];
+  plans: string[];
+}
+
+const LITERAL_COMMANDS = [
+  ['npm', 'test'],
+  ['npm', 'run', 'check', '--silent'],
+  ['node', 'test/run.js', '--out=reports/x.xml'],
+];
+
 const workerChoice = fc.constantFrom<WorkerChoice>('codex', 'gemini', 'input', 'otherThan', 'sameAs');
+const conditionChoice: fc.Arbitrary<ConditionChoice> = fc.record({
+  wrap: fc.constantFrom<ConditionChoice['wrap']>('none', 'not', 'all', 'any'),
+  forms: fc.array(fc.constantFrom<SimpleCondition>('succeeded', 'verdict', 'findingsAtLeast', 'passed'), {
+    minLength: 1,
+    maxLength: 3,
+  }),
+  pick: fc.nat(),
+  severity: fc.constantFrom<ConditionChoice['severity']>(
+    'info',
+    'low',
+    'medium',
+    'high',
+    'critical',
+    'input',
+  ),
+  approve: fc.boolean(),
+});
 const writeOp: fc.Arbitrary<WriteOp> = fc.record({
   kind: fc.constant('write' as const),
   worker: workerChoice,
@@ -1180,24 +1552,45 @@ const reviewOp: fc.Arbitrary<ReviewOp> = fc.record({
   pick: fc.nat(),
   redteam: fc.boolean(),
 });
-const innerOp = fc.oneof(writeOp, reviewOp);
-const op: fc.Arbitrary<Op> = fc.oneof(
+const innerOp: fc.Arbitrary<InnerOp> = fc.oneof(
   writeOp,
   reviewOp,
-  fc.record({ kind: fc.constant('apply' as const), pick: fc.nat(), guarded: fc.boolean() }),
+  fc.record({
+    kind: fc.constant('plan' as const),
+    worker: workerChoice,
+    pick: fc.nat(),
+    templated: fc.boolean(),
+  }),
+  fc.record({
+    kind: fc.constant('verify' as const),
+    pick: fc.nat(),
+    command: fc.constantFrom<VerifyOp['command']>('workspace', 'literal', 'input'),
+  }),
+);
+const arm = fc.array(innerOp, { minLength: 1, maxLength: 3 });
+const op: fc.Arbitrary<Op> = fc.oneof(
+  innerOp,
+  fc.record({ kind: fc.constant('apply' as const), pick: fc.nat(), when: fc.option(conditionChoice) }),
   fc.record({ kind: fc.constant('adjudicate' as const), pick: fc.nat(), other: fc.nat() }),
   fc.record({
     kind: fc.constant('parallel' as const),
-    branches: fc.array(fc.array(innerOp, { minLength: 1, maxLength: 3 }), { minLength: 2, maxLength: 3 }),
+    branches: fc.array(arm, { minLength: 2, maxLength: 3 }),
   }),
   fc.record({
     kind: fc.constant('loop' as const),
-    max: fc.integer({ min: 1, max: MAX_ROUNDS }),
+    max: fc.oneof(fc.integer({ min: 1, max: MAX_ROUNDS }), fc.constant('input' as const)),
     body: fc.array(innerOp, { minLength: 1, maxLength: 4 }),
+    until: fc.option(conditionChoice),
+  }),
+  fc.record({
+    kind: fc.constant('if' as const),
+    when: conditionChoice,
+    then: arm,
+    else: fc.option(arm),
   }),
 );
 
-/** Valid playbooks of at most 6 top-level operations (60 steps); `withReview` makes sure one has a reference. */
+/** Valid playbooks of at most 6 top-level operations (51 steps); `withReview` makes sure one has a reference. */
 function generatedPlaybook(withReview = false): fc.Arbitrary<Generated> {
   const ops = withReview
     ? fc
@@ -1212,27 +1605,33 @@ class PlaybookBuilder {
   private readonly references: Reference[] = [];
 
   build(ops: Op[]): Generated {
-    const steps = this.steps(ops, ['steps'], []);
+    const steps = this.steps(ops, ['steps'], { writes: [], reviews: [], verifies: [], plans: [] });
     return {
       playbook: {
         format: 1,
         name: 'generated',
         description: 'a generated playbook',
-        inputs: { writer: { type: 'worker', default: 'gemini' } },
+        inputs: {
+          writer: { type: 'worker', default: 'gemini' },
+          threshold: { type: 'severity', default: 'high' },
+          rounds: { type: 'integer', default: 2, min: 1, max: 5 },
+          tests: { type: 'command', default: ['npm', 'test'] },
+        },
         steps,
       },
       references: this.references,
     };
   }
 
-  /** The steps of `ops` at `path`; `writes` holds the writes they may refer to and grows with theirs. */
-  private steps(ops: readonly Op[], path: Path, writes: string[]): Json[] {
+  /** The steps of `ops` at `path`; `scope` holds the steps they may refer to and grows with theirs. */
+  private steps(ops: readonly Op[], path: Path, scope: Scope): Json[] {
     const out: Json[] = [];
     for (const item of ops) {
       // An adjudication needs two writes to choose from; without them the operation is left out.
-      if (item.kind === 'adjudicate' && writes.length < 2) continue;
+      if (item.kind === 'adjudicate' && scope.writes.length < 2) continue;
       const at = [...path, out.length];
       const id = `s${this.next++}`;
+      const writes = scope.writes;
       switch (item.kind) {
         case 'write': {
           const step: Json = { type: 'write', id, worker: this.worker(item.worker, item.pick, at, writes) };
@@ -1254,11 +1653,32 @@ class PlaybookBuilder {
             of: this.refer(writes, item.pick, [...at, 'of']),
             ...(item.redteam ? { mode: 'redteam', focus: 'Break it. {{task}}' } : {}),
           });
+          scope.reviews.push(id);
           break;
+        case 'plan': {
+          const step: Json = { type: 'plan', id, worker: this.worker(item.worker, item.pick, at, writes) };
+          if (item.templated && writes.length > 0) {
+            const target = this.refer(writes, item.pick, [...at, 'task'], true);
+            step.task = `Improve {{steps.${target}.diff}}`;
+          }
+          out.push(step);
+          scope.plans.push(id);
+          break;
+        }
+        case 'verify': {
+          const step: Json = { type: 'verify', id, of: this.refer(writes, item.pick, [...at, 'of']) };
+          // A copy: an array shared by two steps stays shared through structuredClone, and a property breaks
+          // one place only.
+          if (item.command === 'literal')
+            step.command = [...(LITERAL_COMMANDS[item.pick % LITERAL_COMMANDS.length] ?? [])];
+          else if (item.command === 'input') step.command = { input: 'tests' };
+          out.push(step);
+          scope.verifies.push(id);
+          break;
+        }
         case 'apply': {
           const step: Json = { type: 'apply', id, of: this.refer(writes, item.pick, [...at, 'of']) };
-          if (item.guarded)
-            step.when = { succeeded: this.refer(writes, item.pick, [...at, 'when', 'succeeded']) };
+          if (item.when) step.when = this.condition(item.when, [...at, 'when'], scope);
           out.push(step);
           break;
         }
@@ -1276,34 +1696,92 @@ class PlaybookBuilder {
           break;
         }
         case 'parallel': {
-          // Each branch sees the writes before the parallel and its own; the steps after it see them all.
-          const before = [...writes];
+          // Each branch sees the steps before the parallel and its own; the steps after it see them all.
+          const before = copyScope(scope);
           const branches = item.branches.map((branch, b) => {
-            const local = [...before];
+            const local = copyScope(before);
             const steps = this.steps(branch, [...at, 'branches', b], local);
-            writes.push(...local.slice(before.length));
+            mergeScope(scope, local, before);
             return steps;
           });
           out.push({ type: 'parallel', id, branches });
           break;
         }
         case 'loop': {
-          const body = this.steps(item.body, [...at, 'steps'], writes);
-          const critique = body.find((step) => step.type === 'review');
-          const until = critique
-            ? {
-                verdict: {
-                  step: this.referTo(String(critique.id), [...at, 'until', 'verdict', 'step']),
-                  is: 'approve',
-                },
-              }
-            : { succeeded: this.referTo(String(body[0]?.id), [...at, 'until', 'succeeded']) };
-          out.push({ type: 'loop', id, max: item.max, until, steps: body });
+          const body = this.steps(item.body, [...at, 'steps'], scope);
+          let until: Json;
+          if (item.until) until = this.condition(item.until, [...at, 'until'], scope);
+          else {
+            const critique = body.find((step) => step.type === 'review');
+            until = critique
+              ? {
+                  verdict: {
+                    step: this.referTo(String(critique.id), [...at, 'until', 'verdict', 'step']),
+                    is: 'approve',
+                  },
+                }
+              : { succeeded: this.referTo(String(body[0]?.id), [...at, 'until', 'succeeded']) };
+          }
+          const max = item.max === 'input' ? { input: 'rounds' } : item.max;
+          out.push({ type: 'loop', id, max, until, steps: body });
+          break;
+        }
+        case 'if': {
+          // Each arm sees the steps before the if; the steps after it see both arms' (each is false unless run).
+          const when = this.condition(item.when, [...at, 'when'], scope);
+          const before = copyScope(scope);
+          const thenScope = copyScope(before);
+          const step: Json = {
+            type: 'if',
+            id,
+            when,
+            then: this.steps(item.then, [...at, 'then'], thenScope),
+          };
+          mergeScope(scope, thenScope, before);
+          if (item.else) {
+            const elseScope = copyScope(before);
+            step.else = this.steps(item.else, [...at, 'else'], elseScope);
+            mergeScope(scope, elseScope, before);
+          }
+          out.push(step);
           break;
         }
       }
     }
     return out;
+  }
+
+  /** A condition over the steps in `scope`; a form with nothing to name falls back to `succeeded`. */
+  private condition(choice: ConditionChoice, at: Path, scope: Scope): Json {
+    const simple = (form: SimpleCondition, index: number, path: Path): Json => {
+      const pick = choice.pick + index;
+      if (form === 'verdict' && scope.reviews.length > 0) {
+        return {
+          verdict: {
+            step: this.refer(scope.reviews, pick, [...path, 'verdict', 'step']),
+            is: choice.approve ? 'approve' : 'request_changes',
+          },
+        };
+      }
+      if (form === 'findingsAtLeast' && scope.reviews.length > 0) {
+        return {
+          findingsAtLeast: {
+            step: this.refer(scope.reviews, pick, [...path, 'findingsAtLeast', 'step']),
+            severity: choice.severity === 'input' ? { input: 'threshold' } : choice.severity,
+          },
+        };
+      }
+      if (form === 'passed' && scope.verifies.length > 0) {
+        return { passed: this.refer(scope.verifies, pick, [...path, 'passed']) };
+      }
+      const ran = [...scope.writes, ...scope.reviews, ...scope.verifies, ...scope.plans];
+      return { succeeded: this.refer(ran, pick, [...path, 'succeeded']) };
+    };
+    const [first = 'succeeded'] = choice.forms;
+    if (choice.wrap === 'none') return simple(first, 0, at);
+    if (choice.wrap === 'not') return { not: simple(first, 0, [...at, 'not']) };
+    const wrap = choice.wrap;
+    return { [wrap]: choice.forms.map((form, i) => simple(form, i, [...at, wrap, i])) };
   }
 
   private worker(choice: WorkerChoice, pick: number, at: Path, writes: readonly string[]): unknown {
@@ -1317,9 +1795,9 @@ class PlaybookBuilder {
     return choice === 'gemini' ? 'gemini' : 'codex';
   }
 
-  private refer(writes: readonly string[], pick: number, path: Path, template = false): string {
-    const id = writes[pick % writes.length];
-    assert.ok(id !== undefined, 'a reference needs an earlier write');
+  private refer(ids: readonly string[], pick: number, path: Path, template = false): string {
+    const id = ids[pick % ids.length];
+    assert.ok(id !== undefined, 'a reference needs an earlier step');
     this.references.push({ path, template });
     return id;
   }
@@ -1327,6 +1805,22 @@ class PlaybookBuilder {
   private referTo(id: string, path: Path): string {
     this.references.push({ path, template: false });
     return id;
+  }
+}
+
+function copyScope(scope: Scope): Scope {
+  return {
+    writes: [...scope.writes],
+    reviews: [...scope.reviews],
+    verifies: [...scope.verifies],
+    plans: [...scope.plans],
+  };
+}
+
+/** Adds to `into` the steps `local` gained since `before`. */
+function mergeScope(into: Scope, local: Scope, before: Scope): void {
+  for (const kind of ['writes', 'reviews', 'verifies', 'plans'] as const) {
+    into[kind].push(...local[kind].slice(before[kind].length));
   }
 }
 

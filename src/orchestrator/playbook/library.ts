@@ -64,9 +64,24 @@ interface UserFile {
   source: string;
   loaded?: LoadedPlaybook;
   error?: Error;
-  /** The name in the file, or the file name when it has none readable. */
+  /** The name in the file; for a file that cannot be used, the file name. */
   name: string;
+  /** A file that cannot be used: the string `name` its JSON holds, if any, which it also answers to. */
+  declaredName?: string;
   description: string;
+}
+
+/** The `name` a file's JSON holds when it is readable and a string, whatever else is wrong with the file. */
+function declaredName(text: string): string | undefined {
+  try {
+    const value: unknown = JSON.parse(text);
+    if (value !== null && typeof value === 'object' && 'name' in value && typeof value.name === 'string') {
+      return value.name;
+    }
+  } catch {
+    // Not JSON: parsePlaybookText has named the fault.
+  }
+  return undefined;
 }
 
 async function readUserFiles(jail: WorkspaceJail): Promise<UserFile[]> {
@@ -81,6 +96,7 @@ async function readUserFiles(jail: WorkspaceJail): Promise<UserFile[]> {
   for (const name of names.slice(0, MAX_PLAYBOOK_FILES)) {
     const source = `${PLAYBOOKS_DIR}/${name}`;
     const fallbackName = name.slice(0, -'.json'.length);
+    let text: string | undefined;
     try {
       // Through the jail: a playbook file (or the folder) linked to somewhere outside the workspace is refused.
       const file = await jail.resolve(source);
@@ -90,7 +106,8 @@ async function readUserFiles(jail: WorkspaceJail): Promise<UserFile[]> {
           { path: '', message: `the file is ${info.size} bytes; at most ${MAX_PLAYBOOK_BYTES}` },
         ]);
       }
-      const playbook = parsePlaybookText(await readFile(file, 'utf8'), source);
+      text = await readFile(file, 'utf8');
+      const playbook = parsePlaybookText(text, source);
       if (builtins.has(playbook.name)) {
         throw new PlaybookError(source, [
           { path: 'name', message: `"${playbook.name}" is a built-in playbook; give yours another name` },
@@ -103,7 +120,14 @@ async function readUserFiles(jail: WorkspaceJail): Promise<UserFile[]> {
         loaded: { playbook, source, hash: playbookHash(playbook) },
       });
     } catch (error) {
-      files.push({ source, name: fallbackName, description: '', error: error as Error });
+      const declared = text === undefined ? undefined : declaredName(text);
+      files.push({
+        source,
+        name: fallbackName,
+        ...(declared === undefined ? {} : { declaredName: declared }),
+        description: '',
+        error: error as Error,
+      });
     }
   }
   // Two files declaring the same name: both are refused, so which one runs never depends on file order.
@@ -148,12 +172,17 @@ export async function listPlaybooks(jail: WorkspaceJail): Promise<PlaybookEntry[
   return entries;
 }
 
-/** A playbook by name: a built-in, or a user's file that parses; a bad file is refused with its error. */
+/**
+ * A playbook by name: a built-in, or a user's file that parses; a bad file is refused with its error, whether
+ * asked for by its file name (as listed) or by the name written in it.
+ */
 export async function loadPlaybook(jail: WorkspaceJail, name: string): Promise<LoadedPlaybook> {
   const builtin = builtins.get(name);
   if (builtin) return builtin;
   const files = await readUserFiles(jail);
-  const file = files.find((candidate) => candidate.name === name);
+  const file =
+    files.find((candidate) => candidate.name === name) ??
+    files.find((candidate) => candidate.error && candidate.declaredName === name);
   if (file?.loaded) return file.loaded;
   if (file?.error) throw file.error;
   throw new UnknownPlaybookError(name, [

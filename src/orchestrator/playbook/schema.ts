@@ -2,10 +2,11 @@
 // of steps: plan, write, review, verify, adjudicate, apply, and the structure around them (parallel branches,
 // bounded loops, conditions). Checked in two passes: the shape with zod, then the references (every step a
 // step or template names exists, comes earlier, and has the kind the reference needs). Every error carries
-// the exact path of the field at fault, e.g. `steps[2].branches[0][1].of`.
+// the exact path of the field at fault, e.g. `steps[2].branches[0][1].of`, even inside a field of several forms.
 import { createHash } from 'node:crypto';
 import * as z from 'zod';
 import { SEVERITIES } from '../model';
+import { verifyCommandProblem } from './verify-command';
 
 export const PLAYBOOK_FORMAT = 1;
 export const MAX_STEPS = 64;
@@ -22,21 +23,87 @@ const inputNameSchema = z
   .string()
   .regex(ID, 'an input name is 1-32 lower-case letters, digits or _ and starts with a letter');
 
+/** How a value looks, for a message that says what was given: `the string "3"`, `an object with the key "x"`. */
+function describeValue(value: unknown): string {
+  if (value === null) return 'null';
+  if (typeof value === 'string') {
+    return `the string ${JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}...` : value)}`;
+  }
+  if (typeof value === 'number' || typeof value === 'boolean') return `the ${typeof value} ${String(value)}`;
+  if (Array.isArray(value)) return value.length === 0 ? 'an empty list' : 'a list';
+  if (typeof value === 'object') {
+    const keys = Object.keys(value);
+    if (keys.length === 0) return 'an empty object';
+    const shown = keys.slice(0, 5).map((key) => JSON.stringify(key));
+    return `an object with the key${keys.length > 1 ? 's' : ''} ${shown.join(', ')}${keys.length > 5 ? ', ...' : ''}`;
+  }
+  return typeof value;
+}
+
+/** `"a", "b" or "c"`. */
+function listOf(items: readonly string[]): string {
+  return items.length < 2
+    ? (items[0] ?? '')
+    : `${items.slice(0, -1).join(', ')} or ${items[items.length - 1]}`;
+}
+
+/** "expected FORMS, got the string "x"", or "missing; expected FORMS" for a field left out. */
+function expecting(forms: string, given: unknown): string {
+  return given === undefined
+    ? `missing; expected ${forms}`
+    : `expected ${forms}, got ${describeValue(given)}`;
+}
+
+/** The message of a field that takes one of `forms`, for zod's `error` option (it passes the bad value). */
+function oneOf(forms: string): (issue: { input?: unknown }) => string {
+  return (issue) => expecting(forms, issue.input);
+}
+
 /**
  * Which CLI works a step: a fixed one, the value of an input, the other CLI than an input's value, or, from who
  * actually worked an earlier step (fallbacks included), the other CLI than it or the same CLI as it.
  */
-export const workerRefSchema = z.union([
-  z.enum(['codex', 'gemini']),
-  z.object({ input: inputNameSchema }).strict(),
-  z.object({ otherThan: idSchema }).strict(),
-  z.object({ sameAs: idSchema }).strict(),
-  z.object({ otherThanInput: inputNameSchema }).strict(),
-]);
+export const workerRefSchema = z.union(
+  [
+    z.enum(['codex', 'gemini']),
+    z.object({ input: inputNameSchema }).strict(),
+    z.object({ otherThan: idSchema }).strict(),
+    z.object({ sameAs: idSchema }).strict(),
+    z.object({ otherThanInput: inputNameSchema }).strict(),
+  ],
+  {
+    error: oneOf(
+      '"codex", "gemini", { "input": INPUT }, { "otherThan": STEP }, { "sameAs": STEP } or { "otherThanInput": INPUT }',
+    ),
+  },
+);
 export type WorkerRef = z.infer<typeof workerRefSchema>;
 
 const templateSchema = z.string().min(1).max(MAX_TEMPLATE_CHARS);
-const severityRefSchema = z.union([z.enum(SEVERITIES), z.object({ input: inputNameSchema }).strict()]);
+const QUOTED_SEVERITIES = SEVERITIES.map((severity) => `"${severity}"`);
+const severityRefSchema = z.union([z.enum(SEVERITIES), z.object({ input: inputNameSchema }).strict()], {
+  error: oneOf(listOf([...QUOTED_SEVERITIES, '{ "input": INPUT }'])),
+});
+
+/** A command as argv: at most 64 parts, none empty. */
+const argvSchema = z.array(z.string().min(1).max(4096)).max(64);
+
+/**
+ * The verify command's jail, as far as it can be judged before anything runs (see verify-command.ts), reported
+ * at the part at fault: the rules judge each part on its own, in order, so that part is the shortest refused
+ * prefix's last.
+ */
+function refuseUnsafeCommand(argv: readonly unknown[], context: z.RefinementCtx): void {
+  if (!argv.every((part): part is string => typeof part === 'string')) return;
+  if (verifyCommandProblem(argv) === undefined) return;
+  for (let end = 1; end <= argv.length; end += 1) {
+    const problem = verifyCommandProblem(argv.slice(0, end));
+    if (problem !== undefined) {
+      context.addIssue({ code: 'custom', message: problem, path: [end - 1] });
+      return;
+    }
+  }
+}
 
 export type Condition =
   | { verdict: { step: string; is: 'approve' | 'request_changes' } }
@@ -47,22 +114,40 @@ export type Condition =
   | { any: Condition[] }
   | { not: Condition };
 
+const CONDITION_FORMS = listOf([
+  '{ "verdict": { "step": STEP, "is": "approve" | "request_changes" } }',
+  '{ "findingsAtLeast": { "step": STEP, "severity": SEVERITY } }',
+  '{ "succeeded": STEP }',
+  '{ "passed": STEP }',
+  '{ "all": [CONDITION, ...] }',
+  '{ "any": [CONDITION, ...] }',
+  '{ "not": CONDITION }',
+]);
+
 export const conditionSchema: z.ZodType<Condition> = z.lazy(() =>
-  z.union([
-    z
-      .object({
-        verdict: z.object({ step: idSchema, is: z.enum(['approve', 'request_changes']) }).strict(),
-      })
-      .strict(),
-    z
-      .object({ findingsAtLeast: z.object({ step: idSchema, severity: severityRefSchema }).strict() })
-      .strict(),
-    z.object({ succeeded: idSchema }).strict(),
-    z.object({ passed: idSchema }).strict(),
-    z.object({ all: z.array(conditionSchema).min(1).max(8) }).strict(),
-    z.object({ any: z.array(conditionSchema).min(1).max(8) }).strict(),
-    z.object({ not: conditionSchema }).strict(),
-  ]),
+  z.union(
+    [
+      z
+        .object({
+          verdict: z
+            .object({
+              step: idSchema,
+              is: z.enum(['approve', 'request_changes'], { error: oneOf('"approve" or "request_changes"') }),
+            })
+            .strict(),
+        })
+        .strict(),
+      z
+        .object({ findingsAtLeast: z.object({ step: idSchema, severity: severityRefSchema }).strict() })
+        .strict(),
+      z.object({ succeeded: idSchema }).strict(),
+      z.object({ passed: idSchema }).strict(),
+      z.object({ all: z.array(conditionSchema).min(1).max(8) }).strict(),
+      z.object({ any: z.array(conditionSchema).min(1).max(8) }).strict(),
+      z.object({ not: conditionSchema }).strict(),
+    ],
+    { error: oneOf(`one condition: ${CONDITION_FORMS}`) },
+  ),
 );
 
 /** What a failed step does: retried on the failure classes named, then (if allowed) given to the other CLI. */
@@ -135,130 +220,168 @@ export type Step =
       else?: Step[] | undefined;
     };
 
+const STEP_TYPES = ['plan', 'write', 'review', 'verify', 'adjudicate', 'apply', 'parallel', 'loop', 'if'];
+const INPUT_TYPES = ['worker', 'integer', 'severity', 'string', 'command'];
+
+/** The message of a discriminated union: the types there are, or that an object with a type is needed. */
+function typeError(
+  what: string,
+  types: readonly string[],
+): (issue: z.core.$ZodRawIssue) => string | undefined {
+  const forms = listOf(types.map((type) => `"${type}"`));
+  return (issue) => {
+    if (issue.code === 'invalid_union') {
+      const given = isRecord(issue.input) ? issue.input.type : undefined;
+      return expecting(`${article(what)} type: ${forms}`, given);
+    }
+    if (issue.code === 'invalid_type')
+      return expecting(`${article(what)} (an object with a "type")`, issue.input);
+    return undefined;
+  };
+}
+
 export const stepSchema: z.ZodType<Step> = z.lazy(() =>
-  z.discriminatedUnion('type', [
-    z
-      .object({
-        type: z.literal('plan'),
-        ...base,
-        worker: workerRefSchema,
-        task: templateSchema.optional(),
-        onFailure: resilienceSchema.optional(),
-      })
-      .strict(),
-    z
-      .object({
-        type: z.literal('write'),
-        ...base,
-        worker: workerRefSchema,
-        task: templateSchema.optional(),
-        continue: idSchema.optional(),
-        onFailure: resilienceSchema.optional(),
-      })
-      .strict(),
-    z
-      .object({
-        type: z.literal('review'),
-        ...base,
-        worker: workerRefSchema,
-        of: idSchema,
-        mode: z.enum(['review', 'redteam']).optional(),
-        focus: templateSchema.optional(),
-        onFailure: resilienceSchema.optional(),
-      })
-      .strict(),
-    z
-      .object({
-        type: z.literal('verify'),
-        ...base,
-        of: idSchema,
-        command: z
-          .union([
-            z.array(z.string().min(1).max(4096)).min(1).max(64),
-            z.object({ input: inputNameSchema }).strict(),
-          ])
-          .optional(),
-      })
-      .strict(),
-    z
-      .object({
-        type: z.literal('adjudicate'),
-        ...base,
-        candidates: z.array(idSchema).min(2).max(MAX_BRANCHES),
-      })
-      .strict(),
-    z.object({ type: z.literal('apply'), ...base, of: idSchema, when: conditionSchema.optional() }).strict(),
-    z
-      .object({
-        type: z.literal('parallel'),
-        ...base,
-        branches: z.array(z.array(stepSchema).min(1)).min(2).max(MAX_BRANCHES),
-      })
-      .strict(),
-    z
-      .object({
-        type: z.literal('loop'),
-        ...base,
-        max: z.union([
-          z.number().int().min(1).max(MAX_ROUNDS),
-          z.object({ input: inputNameSchema }).strict(),
-        ]),
-        until: conditionSchema,
-        steps: z.array(stepSchema).min(1),
-      })
-      .strict(),
-    z
-      .object({
-        type: z.literal('if'),
-        ...base,
-        when: conditionSchema,
-        then: z.array(stepSchema).min(1),
-        else: z.array(stepSchema).min(1).optional(),
-      })
-      .strict(),
-  ]),
+  z.discriminatedUnion(
+    'type',
+    [
+      z
+        .object({
+          type: z.literal('plan'),
+          ...base,
+          worker: workerRefSchema,
+          task: templateSchema.optional(),
+          onFailure: resilienceSchema.optional(),
+        })
+        .strict(),
+      z
+        .object({
+          type: z.literal('write'),
+          ...base,
+          worker: workerRefSchema,
+          task: templateSchema.optional(),
+          continue: idSchema.optional(),
+          onFailure: resilienceSchema.optional(),
+        })
+        .strict(),
+      z
+        .object({
+          type: z.literal('review'),
+          ...base,
+          worker: workerRefSchema,
+          of: idSchema,
+          mode: z.enum(['review', 'redteam'], { error: oneOf('"review" or "redteam"') }).optional(),
+          focus: templateSchema.optional(),
+          onFailure: resilienceSchema.optional(),
+        })
+        .strict(),
+      z
+        .object({
+          type: z.literal('verify'),
+          ...base,
+          of: idSchema,
+          command: z
+            .union(
+              [
+                argvSchema
+                  .min(1, {
+                    error:
+                      'a command needs at least its program, e.g. ["npm", "test"]; leave command out to run the workspace\'s tests',
+                  })
+                  .superRefine(refuseUnsafeCommand),
+                z.object({ input: inputNameSchema }).strict(),
+              ],
+              { error: oneOf('an argv list such as ["npm", "test"] or { "input": INPUT }') },
+            )
+            .optional(),
+        })
+        .strict(),
+      z
+        .object({
+          type: z.literal('adjudicate'),
+          ...base,
+          candidates: z.array(idSchema).min(2).max(MAX_BRANCHES),
+        })
+        .strict(),
+      z
+        .object({ type: z.literal('apply'), ...base, of: idSchema, when: conditionSchema.optional() })
+        .strict(),
+      z
+        .object({
+          type: z.literal('parallel'),
+          ...base,
+          branches: z.array(z.array(stepSchema).min(1)).min(2).max(MAX_BRANCHES),
+        })
+        .strict(),
+      z
+        .object({
+          type: z.literal('loop'),
+          ...base,
+          max: z.union(
+            [z.number().int().min(1).max(MAX_ROUNDS), z.object({ input: inputNameSchema }).strict()],
+            { error: oneOf(`a whole number from 1 to ${MAX_ROUNDS} or { "input": INPUT }`) },
+          ),
+          until: conditionSchema,
+          steps: z.array(stepSchema).min(1),
+        })
+        .strict(),
+      z
+        .object({
+          type: z.literal('if'),
+          ...base,
+          when: conditionSchema,
+          then: z.array(stepSchema).min(1),
+          else: z.array(stepSchema).min(1).optional(),
+        })
+        .strict(),
+    ],
+    { error: typeError('step', STEP_TYPES) },
+  ),
 );
 
-export const inputSpecSchema = z.discriminatedUnion('type', [
-  z
-    .object({
-      type: z.literal('worker'),
-      default: z.enum(['codex', 'gemini']),
-      description: z.string().max(500).optional(),
-    })
-    .strict(),
-  z
-    .object({
-      type: z.literal('integer'),
-      default: z.number().int(),
-      min: z.number().int(),
-      max: z.number().int(),
-      description: z.string().max(500).optional(),
-    })
-    .strict(),
-  z
-    .object({
-      type: z.literal('severity'),
-      default: z.enum(SEVERITIES),
-      description: z.string().max(500).optional(),
-    })
-    .strict(),
-  z
-    .object({
-      type: z.literal('string'),
-      default: z.string().max(MAX_TEMPLATE_CHARS),
-      description: z.string().max(500).optional(),
-    })
-    .strict(),
-  z
-    .object({
-      type: z.literal('command'),
-      /** argv; empty: the workspace's own test command (npm test when package.json has one). */
-      default: z.array(z.string().min(1).max(4096)).max(64),
-      description: z.string().max(500).optional(),
-    })
-    .strict(),
-]);
+export const inputSpecSchema = z.discriminatedUnion(
+  'type',
+  [
+    z
+      .object({
+        type: z.literal('worker'),
+        default: z.enum(['codex', 'gemini'], { error: oneOf('"codex" or "gemini"') }),
+        description: z.string().max(500).optional(),
+      })
+      .strict(),
+    z
+      .object({
+        type: z.literal('integer'),
+        default: z.number().int(),
+        min: z.number().int(),
+        max: z.number().int(),
+        description: z.string().max(500).optional(),
+      })
+      .strict(),
+    z
+      .object({
+        type: z.literal('severity'),
+        default: z.enum(SEVERITIES, { error: oneOf(listOf(QUOTED_SEVERITIES)) }),
+        description: z.string().max(500).optional(),
+      })
+      .strict(),
+    z
+      .object({
+        type: z.literal('string'),
+        default: z.string().max(MAX_TEMPLATE_CHARS),
+        description: z.string().max(500).optional(),
+      })
+      .strict(),
+    z
+      .object({
+        type: z.literal('command'),
+        /** argv; empty: the workspace's own test command (npm test when package.json has one). */
+        default: argvSchema.superRefine(refuseUnsafeCommand),
+        description: z.string().max(500).optional(),
+      })
+      .strict(),
+  ],
+  { error: typeError('input', INPUT_TYPES) },
+);
 export type InputSpec = z.infer<typeof inputSpecSchema>;
 
 export const playbookSchema = z
@@ -613,15 +736,83 @@ function collectIds(steps: readonly Step[], into: Set<string>): void {
   }
 }
 
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
+
+/** The part of `root` at `path`, or undefined where the path leads nowhere. */
+function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
+  let value = root;
+  for (const part of path) {
+    if (value === null || typeof value !== 'object' || !Object.hasOwn(value, part)) return undefined;
+    value = (value as Record<PropertyKey, unknown>)[part];
+  }
+  return value;
+}
+
+/**
+ * Of the forms of a union that all refused `value`, the one it was meant to take, or undefined when none stands
+ * out. A form of another kind (an object where a string goes, a string not among the allowed values) is out; of
+ * the rest, the one that knows the most of the value's keys (`verdict` for `{ "verdict": ... }`), then the one
+ * whose fault lies deepest.
+ */
+function intendedForm(
+  forms: readonly (readonly z.core.$ZodIssue[])[],
+  value: unknown,
+): readonly z.core.$ZodIssue[] | undefined {
+  let best: { issues: readonly z.core.$ZodIssue[]; keys: number; depth: number } | undefined;
+  let tied = false;
+  for (const issues of forms) {
+    const atRoot = issues.filter((issue) => issue.path.length === 0);
+    if (atRoot.some((issue) => ['invalid_type', 'invalid_value', 'invalid_union'].includes(issue.code)))
+      continue;
+    const unknownKeys = new Set(
+      atRoot.flatMap((issue) => (issue.code === 'unrecognized_keys' ? issue.keys : [])),
+    );
+    const keys = isRecord(value) ? Object.keys(value).filter((key) => !unknownKeys.has(key)).length : 1;
+    const depth = Math.max(0, ...issues.map((issue) => issue.path.length));
+    if (!best || keys > best.keys || (keys === best.keys && depth > best.depth)) {
+      best = { issues, keys, depth };
+      tied = false;
+    } else if (keys === best.keys && depth === best.depth) tied = true;
+  }
+  return best && !tied && best.keys > 0 ? best.issues : undefined;
+}
+
+/**
+ * Zod's issues as problems, each at its full path. A union refused as a whole is reported inside the form the
+ * value was meant to take, at the path of the fault there (`steps[2].when.verdict.is`); when no form stands
+ * out, at the union with its message, which lists the forms.
+ */
+function shapeProblems(
+  issues: readonly z.core.$ZodIssue[],
+  root: unknown,
+  prefix: readonly PropertyKey[] = [],
+): { path: string; message: string }[] {
+  return issues.flatMap((issue) => {
+    const path = [...prefix, ...issue.path];
+    if (issue.code === 'invalid_union') {
+      const form = intendedForm(issue.errors, valueAt(root, path));
+      if (form) return shapeProblems(form, root, path);
+    }
+    // A record key that breaks its rule: the rule, not zod's "Invalid key in record".
+    const message =
+      issue.code === 'invalid_key' ? (issue.issues[0]?.message ?? issue.message) : issue.message;
+    return [{ path: formatPath(path), message }];
+  });
+}
+
+/** zod's words for a field left out ("expected string, received undefined"), said plainly. */
+function missingField(issue: z.core.$ZodRawIssue): string | undefined {
+  return issue.code === 'invalid_type' && issue.input === undefined
+    ? `missing; expected ${issue.expected}`
+    : undefined;
+}
+
 /** Parses and checks a playbook; throws a PlaybookError listing every problem with its path. */
 export function parsePlaybook(value: unknown, source: string): Playbook {
-  const parsed = playbookSchema.safeParse(value);
-  if (!parsed.success) {
-    throw new PlaybookError(
-      source,
-      parsed.error.issues.map((issue) => ({ path: formatPath(issue.path), message: issue.message })),
-    );
-  }
+  const parsed = playbookSchema.safeParse(value, { error: missingField });
+  if (!parsed.success) throw new PlaybookError(source, shapeProblems(parsed.error.issues, value));
   const problems = checkReferences(parsed.data);
   if (problems.length > 0) throw new PlaybookError(source, problems);
   return parsed.data;
@@ -702,6 +893,10 @@ export function resolveInputs(
           value.some((part) => typeof part !== 'string' || part === '')
         ) {
           problems.push({ path, message: 'expected an argv list of non-empty strings (no shell)' });
+        } else {
+          // The same jail as a verify step's own command: refused here, before anything runs.
+          const problem = verifyCommandProblem(value as string[]);
+          if (problem !== undefined) problems.push({ path, message: problem });
         }
         break;
     }
