@@ -252,15 +252,36 @@ describe('playbook failure policy on the fake CLIs', function () {
       'write-retry2:codex:rate_limited',
       'write-fallback:gemini:succeeded',
     ]);
+    // Each retry and the hand-over are traced between the attempts, with the worker that takes the step.
     assert.deepEqual(
-      result.trace.entries.filter((entry) => entry.kind === 'step').map((entry) => entry.position),
+      result.trace.entries
+        .filter((entry) => entry.id === 'write')
+        .map((entry) => [entry.position, entry.kind, entry.name ?? entry.worker]),
       [
-        [0, 0],
-        [0, 1],
-        [0, 2],
-        [0, 3],
+        [[0, 0], 'step', 'write'],
+        [[0, 1], 'decision', undefined],
+        [[0, 2], 'step', 'write-retry1'],
+        [[0, 3], 'decision', undefined],
+        [[0, 4], 'step', 'write-retry2'],
+        [[0, 5], 'decision', 'gemini'],
+        [[0, 6], 'step', 'write-fallback'],
       ],
     );
+    assert.deepEqual(
+      result.trace.entries.filter((entry) => entry.kind === 'decision').map((entry) => entry.message),
+      [
+        'write: codex rate_limited; retrying in 10 ms.',
+        'write-retry1: codex rate_limited; retrying in 20 ms.',
+        'write-retry2: codex rate_limited; handing the step to gemini.',
+        'Applied write by gemini (1 files, +1 -0): no review was asked for.',
+      ],
+    );
+    // Every attempt's prompt is kept whole in the run folder, and the trace names its file.
+    for (const entry of result.trace.entries.filter((item) => item.kind === 'step')) {
+      assert.equal(entry.promptFile, `prompt-${entry.name}.txt`);
+      const whole = await harness.services.store.readRunFile(result.run.id, entry.promptFile ?? '');
+      assert.ok(whole?.startsWith(entry.prompt ?? '(none)'), entry.name);
+    }
   });
 
   it('both CLIs fail: the run ends failed with both attempts recorded and both failures in the outcome', async function () {
@@ -369,6 +390,65 @@ describe('playbook failure policy on the fake CLIs', function () {
       const signature = traceSignature(first.trace.entries);
       assert.ok(signature.some((line) => line.includes('chose:gemini_solution')));
       assert.deepEqual(traceSignature(second.trace.entries), signature);
+    });
+  });
+
+  describe('parallel branches', function () {
+    function twoWrites(): Playbook {
+      return parsePlaybook(
+        {
+          format: 1,
+          name: 'two_writes',
+          description: "codex and gemini write in parallel; gemini's change is applied",
+          steps: [
+            {
+              type: 'parallel',
+              id: 'both',
+              branches: [
+                [{ type: 'write', id: 'a', worker: 'codex' }],
+                [{ type: 'write', id: 'b', worker: 'gemini' }],
+              ],
+            },
+            { type: 'apply', id: 'apply', of: 'b' },
+          ],
+        },
+        'two_writes.json',
+      );
+    }
+
+    it('run at the same time: each branch starts before the other ends', async function () {
+      const result = await run(twoWrites(), '[[role:writer scenario=slow ms=400]] Think about it.');
+      const steps = result.steps as unknown as { name: string; startedAt: string; endedAt: string }[];
+      const [a, b] = ['a', 'b'].map((name) => steps.find((step) => step.name === name));
+      assert.ok(a && b, JSON.stringify(steps));
+      const time = (iso: string): number => Date.parse(iso);
+      assert.ok(time(a.startedAt) < time(b.endedAt), `a started ${a.startedAt}, b ended ${b.endedAt}`);
+      assert.ok(time(b.startedAt) < time(a.endedAt), `b started ${b.startedAt}, a ended ${a.endedAt}`);
+      // Positions, not timing, order the trace: branch 0 before branch 1 whichever ended first.
+      assert.deepEqual(
+        result.trace.entries
+          .filter((entry) => entry.kind === 'step')
+          .map((entry) => [entry.position, entry.id]),
+        [
+          [[0, 0, 0, 0], 'a'],
+          [[0, 1, 0, 0], 'b'],
+        ],
+      );
+    });
+
+    it('one branch stopping leaves the other standing: the run ends partial, and the trace has the stop', async function () {
+      const result = await run(
+        twoWrites(),
+        '[[role:writer cli=codex scenario=http500]] [[role:writer cli=gemini scenario=write path=b.txt]] Add b.txt.',
+      );
+      assert.equal(result.run.status, 'partial', result.run.outcome ?? '');
+      assert.match(result.run.outcome ?? '', /A branch of both stopped: .*codex.*HTTP 500/);
+      assert.equal(result.run.applied, true, 'the standing branch is applied');
+      assert.ok(existsSync(file('b.txt')));
+      const stop = result.trace.entries.find((entry) => entry.kind === 'stop');
+      assert.deepEqual(stop?.position, [0, 0, 1]);
+      assert.equal(stop?.id, 'both');
+      assert.match(stop?.message ?? '', /^A branch of both stopped: /);
     });
   });
 });

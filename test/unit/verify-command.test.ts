@@ -160,6 +160,50 @@ describe('verify command jail', function () {
       await harness?.close();
     });
 
+    it('runs the command with a HOME and TMPDIR of its own in the run folder, and no secret of the environment', async function () {
+      const { orchestrator, store } = harness.services;
+      const planted = 'verify-secret-0f1e2d';
+      const saved = process.env.SECRET_TOKEN;
+      process.env.SECRET_TOKEN = planted;
+      try {
+        const loaded = builtinPlaybook('parallel_adjudicate');
+        assert.ok(loaded);
+        const started = await orchestrator.startPlaybook({
+          owner: 'agent-a',
+          task: '[[role:writer scenario=write path=a.txt content=x]] Write a.txt.',
+          playbook: loaded.playbook,
+          source: loaded.source,
+          hash: loaded.hash,
+          inputs: resolveInputs(
+            loaded.playbook,
+            {
+              verify: [
+                'node',
+                '-e',
+                'console.log(JSON.stringify({ home: process.env.HOME, tmp: process.env.TMPDIR, secret: process.env.SECRET_TOKEN ?? null }))',
+              ],
+            },
+            loaded.source,
+          ),
+          resilience: { backoffMs: 10 },
+          apply: 'never',
+        });
+        await orchestrator.finished(started.id);
+        const log = (await store.readRunFile(started.id, 'verify-verify_codex.log')) ?? '';
+        const line = log.split('\n').find((text) => text.startsWith('{'));
+        assert.ok(line, log);
+        const seen = JSON.parse(line) as { home: string; tmp: string; secret: string | null };
+        const scratch = path.join(store.runDir(started.id), 'verify', 'verify_codex');
+        assert.equal(seen.home, scratch);
+        assert.equal(seen.tmp, path.join(scratch, 'tmp'));
+        assert.equal(seen.secret, null, 'SECRET_TOKEN reached the verify command');
+        assert.ok(!log.includes(planted));
+      } finally {
+        if (saved === undefined) delete process.env.SECRET_TOKEN;
+        else process.env.SECRET_TOKEN = saved;
+      }
+    });
+
     it('fails the verification of a candidate whose copy leads the command out, and never runs it', async function () {
       const { orchestrator, store, workspaceRoot } = harness.services;
       const elsewhere = mkdtempSync(path.join(os.tmpdir(), 'tandem-verify-elsewhere-'));

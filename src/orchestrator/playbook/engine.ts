@@ -76,6 +76,8 @@ export interface TraceEntry {
   /** The prompt as sent (cut to 16 KiB here; its SHA-256 covers all of it). */
   prompt?: string;
   promptSha256?: string;
+  /** The run file holding the whole prompt (`prompt-NAME.txt`), secrets redacted. */
+  promptFile?: string;
   status?: string;
   verdict?: string | null;
   findings?: number;
@@ -389,12 +391,19 @@ export class PlaybookExecution {
         const outcomes = await Promise.allSettled(
           step.branches.map((branch, b) => this.runSteps(branch, [...position, b], rounds)),
         );
-        for (const outcome of outcomes) {
+        for (const [b, outcome] of outcomes.entries()) {
           if (outcome.status === 'fulfilled') continue;
           if (!(outcome.reason instanceof Stop)) throw outcome.reason;
           if (outcome.reason.cancelled) throw outcome.reason;
-          // One branch stopping leaves the others' work standing; the run says so.
-          this.partialReasons.push(`A branch of ${step.id} stopped: ${outcome.reason.reason}`);
+          // One branch stopping leaves the others' work standing; the run and its trace say so.
+          const message = `A branch of ${step.id} stopped: ${outcome.reason.reason}`;
+          this.partialReasons.push(message);
+          await this.trace({
+            position: [...position, b, step.branches[b]?.length ?? 0],
+            kind: 'stop',
+            id: step.id,
+            message,
+          });
         }
         return;
       }
@@ -568,6 +577,10 @@ export class PlaybookExecution {
       const prompt = options.prompt(stepName);
       const cwd = await options.cwd();
       const model = this.input.models?.[kind];
+      // The prompt as sent, whole (the trace keeps its first 16 KiB and the hash of all of it); written before
+      // the step starts, so a run cut off mid-step still has it.
+      const promptFile = `prompt-${stepName}.txt`;
+      await this.context.store.writeRunFile(this.context.run.id, promptFile, prompt);
       const { result, record } = await this.context.step({
         name: stepName,
         role: options.role,
@@ -585,6 +598,7 @@ export class PlaybookExecution {
         role: options.role,
         prompt: prompt.slice(0, TRACE_PROMPT_CHARS),
         promptSha256: sha256(prompt),
+        promptFile,
         status: result.status,
         ...(options.role === 'writer' ? {} : { verdict: record.verdict, findings: record.findings.length }),
       });
@@ -593,7 +607,15 @@ export class PlaybookExecution {
       if (result.status === 'succeeded' || this.context.signal.aborted) return ended;
       const next = nextMove(result.status, policy, { retriesDone: attempt, fellBack: before !== undefined });
       if (next.move === 'retry') {
-        await this.context.decide(`${stepName}: ${kind} ${result.status}; retrying in ${next.waitMs} ms.`);
+        const message = `${stepName}: ${kind} ${result.status}; retrying in ${next.waitMs} ms.`;
+        await this.context.decide(message);
+        await this.trace({
+          position: [...options.position, counter],
+          kind: 'decision',
+          id: options.id,
+          message,
+        });
+        counter += 1;
         await sleep(next.waitMs, this.context.signal);
         if (this.context.signal.aborted) {
           // Woken by the cancel, not the timer: no further attempt, and the step ends cancelled.
@@ -618,7 +640,16 @@ export class PlaybookExecution {
         return { ...ended, refused: `not handed to ${other(kind)}: ${refused}` };
       }
       before = `${kind} ${result.status}: ${result.errorMessage ?? 'no detail'}`;
-      await this.context.decide(`${stepName}: ${kind} ${result.status}; handing the step to ${other(kind)}.`);
+      const message = `${stepName}: ${kind} ${result.status}; handing the step to ${other(kind)}.`;
+      await this.context.decide(message);
+      await this.trace({
+        position: [...options.position, counter],
+        kind: 'decision',
+        id: options.id,
+        worker: other(kind),
+        message,
+      });
+      counter += 1;
       kind = other(kind);
       name = `${options.name}-fallback`;
       attempt = 0;
