@@ -348,7 +348,7 @@ export class Isolation {
     this.assertLive();
     const { git, maxPatchBytes, excludes } = this.settings;
     // The worktree's own index, which no user command reads.
-    await git.run(dir, ['add', '-A', '--', '.', ...excludePathspecs(excludes)]);
+    await addAllBut(git, dir, excludes);
     const diff = [
       'diff',
       '--cached',
@@ -1011,6 +1011,30 @@ function excludePathspecs(excludes: readonly string[]): string[] {
 }
 
 /**
+ * `git add -A` of everything under `cwd` but `excludes`. An exclude git already ignores stays out of the
+ * pathspecs: git refuses a pathspec naming an ignored path ("paths are ignored", exit 1), and add -A leaves
+ * ignored files out anyway. A workspace whose own .gitignore lists `.tandem/` is the common case.
+ */
+async function addAllBut(
+  git: GitRunner,
+  cwd: string,
+  excludes: readonly string[],
+  indexFile?: string,
+): Promise<void> {
+  const withIndex = indexFile === undefined ? {} : { indexFile };
+  const checked = await git.run(cwd, ['check-ignore', '--stdin', '-z'], {
+    ...withIndex,
+    stdin: Buffer.from(excludes.map((relative) => `${relative}\0`).join('')),
+    allowFailure: true,
+  });
+  // Exit 1: none of them is ignored; anything but 0 and 1 is an error, reported by the add below if it
+  // persists, so every exclude stays.
+  const ignored = new Set(checked.exitCode === 0 ? checked.stdout.text.split('\0') : []);
+  const kept = excludes.filter((relative) => !ignored.has(relative));
+  await git.run(cwd, ['add', '-A', '--', '.', ...excludePathspecs(kept)], withIndex);
+}
+
+/**
  * The workspace's current content as a tree object, without touching the user's index: a temporary index
  * seeded from the user's (so unchanged files are not hashed again, and skip-worktree entries of a sparse
  * checkout stay), then `add -A` and `write-tree`.
@@ -1035,7 +1059,7 @@ async function writeWorkspaceTree(
     if (errnoCode(error) !== 'ENOENT') throw error;
     await removeTree(indexFile);
   }
-  await git.run(root, ['add', '-A', '--', '.', ...excludePathspecs(excludes)], { indexFile });
+  await addAllBut(git, root, excludes, indexFile);
   const tree = (await git.run(root, ['write-tree'], { indexFile })).stdout.text.trim();
   return tree;
 }

@@ -3,7 +3,7 @@
 // event and decision in the run store. Writers always work in isolated copies; a change reaches the
 // workspace only through a recorded decision.
 import path from 'node:path';
-import { identify, isSameProcessAlive, signalTree } from '../core/exec';
+import { findGroup, identify, isSameProcessAlive, signalTree } from '../core/exec';
 import {
   parseStepRequest,
   type Role,
@@ -204,22 +204,33 @@ export class RunContext {
       limits: this.limits,
       ...(options.model === undefined ? {} : { model: options.model }),
     };
+    // pid and start time let a restarted server kill the worker if this one dies. Read and queued for the
+    // disk in the same tick as the spawn; the step is not finished before the write is, and a worker whose
+    // record cannot be written is stopped, since nothing could find it after a crash.
+    let identityWritten: Promise<void> = Promise.resolve();
+    let identityLost: Error | undefined;
+    const unrecorded = new AbortController();
     const stepOptions = {
-      signal: this.signal,
+      signal: AbortSignal.any([this.signal, unrecorded.signal]),
       logDir: record.logDir as string,
       onEvent: (event: WorkerEvent) => {
         if (event.type === 'started') {
           record.argv = event.argv;
-          // pid and start time let a restarted server kill this process if we crash.
           const startTime = event.pid === undefined ? null : (identify(event.pid).startTime ?? null);
-          void this.store
+          identityWritten = this.store
             .appendEvent(this.run.id, {
               type: 'step_progress',
               step: index,
               message: `${options.name}: ${options.kind} started${event.pid ? ` (pid ${event.pid})` : ''}.`,
               data: { pid: event.pid ?? null, startTime },
             })
-            .catch(this.lostEvent);
+            .then(
+              () => undefined,
+              (error: unknown) => {
+                identityLost = error instanceof Error ? error : new Error(String(error));
+                unrecorded.abort();
+              },
+            );
         } else if (event.type === 'command' || event.type === 'tool' || event.type === 'error') {
           const text =
             event.type === 'command'
@@ -254,6 +265,14 @@ export class RunContext {
         'cancelled',
         'The run was cancelled before this step started.',
       );
+    }
+    await identityWritten;
+    if (identityLost && !this.signal.aborted) {
+      result = {
+        ...result,
+        status: 'failed',
+        errorMessage: `Stopped: its process could not be recorded for crash recovery (${identityLost.message}).`,
+      };
     }
     Object.assign(record, {
       status: result.status,
@@ -652,7 +671,8 @@ export class Orchestrator {
   /**
    * Start-up recovery: runs left unfinished by a server that is gone become `interrupted` with a summary,
    * and any step process they recorded that is still alive (same pid and start time) is killed with its
-   * group. A pid recorded without a start time is left alone: it cannot be proven to be ours.
+   * group; when it has exited, the members its group still has are (see endOrphanedGroup). A pid recorded
+   * without a start time is left alone: it cannot be proven to be ours.
    */
   async recover(): Promise<RunRecord[]> {
     const recovered: RunRecord[] = [];
@@ -763,19 +783,55 @@ type LeftoverFate = 'killed' | 'gone' | 'spared';
 /**
  * Kills a recorded step process with its group when it is provably still that process: alive under the same
  * pid and start time. A pid alone proves nothing (the kernel reuses them), so a live pid whose start time
- * differs, or was never recorded, is left alone.
+ * differs, or was never recorded, is left alone. When the leader has exited, what is left of its group
+ * (grandchildren keep the group id) is killed member by member: only those that started no earlier than the
+ * recorded leader, as older members cannot be of its making.
  */
 function endLeftover(pid: number, startTime: unknown): LeftoverFate {
   // 0 and 1 as process groups mean "our group" and "every process": never a worker's group.
   if (!Number.isInteger(pid) || pid <= 1 || pid === process.pid) return 'spared';
   const pidAlive = isSameProcessAlive({ pid, startTime: undefined });
-  if (!pidAlive) return 'gone';
+  if (!pidAlive) return endOrphanedGroup(pid, startTime);
   // Compared here, not by isSameProcessAlive: where /proc is absent that one cannot tell start times apart.
   const now = identify(pid).startTime;
   if (typeof startTime !== 'string' || now === undefined || now !== startTime) return 'spared';
-  if (!isSameProcessAlive({ pid, startTime })) return 'gone';
+  if (!isSameProcessAlive({ pid, startTime })) return endOrphanedGroup(pid, startTime);
   signalTree(pid, [{ pid, startTime }], 'SIGKILL');
   return 'killed';
+}
+
+/** Rounds of /proc scans: a member may fork between a scan and its kill; the next scan finds the child. */
+const ORPHAN_SCAN_ROUNDS = 5;
+
+/**
+ * The recorded leader is gone: kills the members of its process group that started at or after it, each by
+ * pid and start time. Not kill(-pgid), which would also reach the members this rule spares. Linux only
+ * (/proc); elsewhere a group without its leader is out of sight and counts as gone.
+ */
+function endOrphanedGroup(pgid: number, startTime: unknown): LeftoverFate {
+  const leaderStart = clockTicks(startTime);
+  const killed = new Set<number>();
+  let spared = 0;
+  for (let round = 0; round < ORPHAN_SCAN_ROUNDS; round++) {
+    const members = findGroup(pgid).filter((member) => member.pid !== process.pid);
+    const ours = members.filter((member) => {
+      const memberStart = clockTicks(member.startTime);
+      return leaderStart !== undefined && memberStart !== undefined && memberStart >= leaderStart;
+    });
+    spared = members.length - ours.length;
+    // Just killed, a member may still be listed until the kernel has torn it down.
+    const fresh = ours.filter((member) => !killed.has(member.pid));
+    if (fresh.length === 0) break;
+    signalTree(undefined, fresh, 'SIGKILL');
+    for (const member of fresh) killed.add(member.pid);
+  }
+  if (killed.size > 0) return 'killed';
+  return spared > 0 ? 'spared' : 'gone';
+}
+
+/** A /proc start time (clock ticks since boot) as a number to compare; undefined when there is none. */
+function clockTicks(startTime: unknown): bigint | undefined {
+  return typeof startTime === 'string' && /^\d+$/.test(startTime) ? BigInt(startTime) : undefined;
 }
 
 function interruptedStepMessage(fate: LeftoverFate | undefined): string {

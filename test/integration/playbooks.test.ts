@@ -484,6 +484,9 @@ function isolationLeftovers(root: string): string[] {
 
 describe('a serve process killed mid-playbook and restarted', function () {
   this.timeout(90_000);
+  // The reviewer: a gemini stand-in that hangs without asking a model. The real gemini talks to the offline
+  // model inside the serve process and may give up once that dies, before the restart could kill it.
+  const hangingGemini = path.join(REPO_ROOT, 'test', 'fixtures', 'hang-cli.cjs');
   let scratch: string;
   let entryPoint: string;
   // What a failed test may leave: killed only while the same process (pid and start time) still runs.
@@ -521,7 +524,7 @@ describe('a serve process killed mid-playbook and restarted', function () {
         '--codex-path',
         CODEX_BIN,
         '--gemini-path',
-        GEMINI_BIN,
+        hangingGemini,
       ],
       stderr: 'ignore',
     });
@@ -535,7 +538,7 @@ describe('a serve process killed mid-playbook and restarted', function () {
       tools.some((tool) => tool.name === 'playbook_run'),
       `playbook_run is a tool of serve (${tools.map((tool) => tool.name).join(', ')})`,
     );
-    // handoff: codex writes (and finishes), then gemini's review hangs on the model until the crash.
+    // handoff: the real codex writes (and finishes), then gemini's review hangs until the crash.
     const started = await client.callTool({
       name: 'playbook_run',
       arguments: {
@@ -566,20 +569,21 @@ describe('a serve process killed mid-playbook and restarted', function () {
     assert.ok(reviewer, 'the reviewer (step 2) started and its pid was recorded in events.jsonl');
     leftovers.push(reviewer);
     assert.ok(reviewer.startTime, 'the start time was recorded with the pid');
-    // Let the CLI reach the model and hang there before the crash.
-    await new Promise((resolve) => setTimeout(resolve, 1500));
-    assert.equal(isSameProcessAlive(reviewer), true, 'the reviewer hangs on the model');
+    // Let the stand-in start its grandchild before the crash.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    assert.equal(isSameProcessAlive(reviewer), true, 'the reviewer hangs');
     assert.ok(isolationLeftovers(root).length > 0, "the writer's isolated copy is there");
 
     // A crash: no chance to clean up.
     process.kill(serverPid, 'SIGKILL');
     assert.deepEqual(await waitUntilGone([serverPid], 5000), []);
     await client.close().catch(() => undefined);
-    const outlived = isSameProcessAlive(reviewer);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.equal(isSameProcessAlive(reviewer), true, 'the reviewer outlived the server');
 
     const restarted = await openServices({
       workspaceRoot: root,
-      cliPaths: { codex: CODEX_BIN, gemini: GEMINI_BIN },
+      cliPaths: { codex: CODEX_BIN, gemini: hangingGemini },
     });
     try {
       const run = restarted.store.get(runId);
@@ -587,7 +591,7 @@ describe('a serve process killed mid-playbook and restarted', function () {
       assert.equal(run.playbook?.name, 'handoff');
       assert.equal(run.status, 'interrupted');
       assert.match(run.outcome ?? '', /Interrupted: the server running it \(pid \d+\) stopped/);
-      if (outlived) assert.match(run.outcome ?? '', /1 leftover process group\(s\) killed/);
+      assert.match(run.outcome ?? '', /; 1 leftover process group\(s\) killed\.$/);
       assert.deepEqual(
         await waitUntilGone([reviewer.pid], 5000),
         [],

@@ -1,13 +1,15 @@
 // Start-up recovery kills a dead server's leftover worker only when it is provably that worker: the recorded
 // pid is alive AND has the recorded start time. A reused pid, or a pid recorded without a start time, is a
-// process of someone else as far as Tandem can tell, and is left alone. The processes here are real.
+// process of someone else as far as Tandem can tell, and is left alone. A leader that has exited leaves its
+// group to recovery by start time: members no older than the recorded leader are killed, older ones are not.
+// The processes here are real.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { appendFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { identify } from '../../src/core/exec';
+import { findGroup, identify } from '../../src/core/exec';
 import type { RunRecord } from '../../src/orchestrator/model';
 import { RunStore } from '../../src/orchestrator/run-store';
 import { deadHost, leftRunningRecord } from '../support/dead-runs';
@@ -23,11 +25,13 @@ interface Started {
 }
 
 /** A real node process in a process group of its own, as a worker is; resolves once it has said it is ready. */
-async function startFixture(name: string): Promise<Started> {
-  const child = spawn(process.execPath, [fixture(name)], {
+async function startFixture(name: string, args: string[] = []): Promise<Started> {
+  const child = spawn(process.execPath, [fixture(name), ...args], {
     detached: true,
     stdio: ['ignore', 'pipe', 'ignore'],
   });
+  // Read at once, as the orchestrator does: with --exit the leader is gone soon after it reports.
+  const startTime = identify(child.pid as number).startTime;
   const pids = await new Promise<number[]>((resolve, reject) => {
     let seen = '';
     child.once('error', reject);
@@ -40,9 +44,21 @@ async function startFixture(name: string): Promise<Started> {
       } else if (name === 'hang.cjs' && /^ready \d+/m.test(seen)) resolve([child.pid as number]);
     });
   });
-  const startTime = identify(child.pid as number).startTime;
   assert.ok(startTime, 'a start time from /proc');
   return { child, pid: child.pid as number, startTime, pids };
+}
+
+/** A worker group whose leader has exited: only its grandchild is left, in the leader's process group. */
+async function startLeaderlessGroup(): Promise<Started> {
+  const group = await startFixture('fork-grandchild.cjs', ['--exit']);
+  if (group.child.exitCode === null) await new Promise((resolve) => group.child.once('exit', resolve));
+  assert.equal(isProcessAlive(group.pid), false, 'the leader has exited');
+  assert.deepEqual(
+    findGroup(group.pid).map((member) => member.pid),
+    [group.pids[1]],
+    'its grandchild is the one member left in its group',
+  );
+  return group;
 }
 
 /** Writes a run the way a server that died mid-step leaves it: running, with its step's pid recorded. */
@@ -133,6 +149,56 @@ describe('start-up recovery and recorded worker processes', function () {
     assert.equal(recovered?.status, 'interrupted');
     await new Promise((resolve) => setTimeout(resolve, 200));
     assert.equal(isProcessAlive(other.pid), true, 'a pid without a start time was not killed');
+    assert.match(recovered?.outcome ?? '', /1 recorded pid\(s\) left alone/);
+    const last = (await harness?.services.store.readEvents(id))?.at(-1);
+    assert.deepEqual(last?.data, { status: 'interrupted', killed: 0, spared: 1 });
+  });
+
+  it('kills what is left of a worker group whose leader has exited, and no process outside it', async function () {
+    const worker = await startLeaderlessGroup();
+    started.push(worker);
+    // Started after the leader, in a group of its own: recovery must not reach it.
+    const unrelated = await startFixture('hang.cjs');
+    started.push(unrelated);
+    const grandchild = worker.pids[1] as number;
+    const id = await seedInterruptedRun(root, { pid: worker.pid, startTime: worker.startTime });
+    const [recovered] = await recover();
+    assert.equal(recovered?.id, id);
+    assert.match(recovered?.outcome ?? '', /; 1 leftover process group\(s\) killed\.$/);
+    assert.deepEqual(await waitUntilGone([grandchild], 5000), [], 'the grandchild was killed');
+    assert.equal(isProcessAlive(unrelated.pid), true, 'the unrelated process was not killed');
+    assert.equal(identify(unrelated.pid).startTime, unrelated.startTime);
+    const last = (await harness?.services.store.readEvents(id))?.at(-1);
+    assert.deepEqual(last?.data, { status: 'interrupted', killed: 1, spared: 0 });
+  });
+
+  it('leaves alone the members of a leaderless group that started before the recorded leader', async function () {
+    const worker = await startLeaderlessGroup();
+    started.push(worker);
+    const grandchild = worker.pids[1] as number;
+    // As if the recorded leader had started 100 s later: members older than it cannot be of its making.
+    const laterLeader = String(Number(worker.startTime) + 10_000);
+    const id = await seedInterruptedRun(root, { pid: worker.pid, startTime: laterLeader });
+    const [recovered] = await recover();
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.equal(isProcessAlive(grandchild), true, 'the older member was not killed');
+    assert.doesNotMatch(recovered?.outcome ?? '', /killed/);
+    assert.match(recovered?.outcome ?? '', /1 recorded pid\(s\) left alone/);
+    const last = (await harness?.services.store.readEvents(id))?.at(-1);
+    assert.deepEqual(last?.data, { status: 'interrupted', killed: 0, spared: 1 });
+  });
+
+  it('leaves alone the members of a leaderless group when no start time was recorded', async function () {
+    const worker = await startLeaderlessGroup();
+    started.push(worker);
+    const id = await seedInterruptedRun(root, { pid: worker.pid, startTime: null });
+    const [recovered] = await recover();
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.equal(
+      isProcessAlive(worker.pids[1] as number),
+      true,
+      'a group without a start time was not killed',
+    );
     assert.match(recovered?.outcome ?? '', /1 recorded pid\(s\) left alone/);
     const last = (await harness?.services.store.readEvents(id))?.at(-1);
     assert.deepEqual(last?.data, { status: 'interrupted', killed: 0, spared: 1 });

@@ -42,8 +42,8 @@ export function identify(pid: number): ProcessIdentity {
   return { pid, startTime: hasProc ? readStat(pid)?.startTime : undefined };
 }
 
-/** Descendants of `rootPid` plus every member of process group `pgid`, found in one pass over /proc. */
-export function findTree(rootPid: number, pgid: number): ProcessIdentity[] {
+/** Every process /proc lists now; empty where there is no /proc. */
+function readAllStats(): ProcStat[] {
   if (!hasProc) return [];
   let entries: string[];
   try {
@@ -58,6 +58,13 @@ export function findTree(rootPid: number, pgid: number): ProcessIdentity[] {
     const stat = readStat(pid);
     if (stat) stats.push(stat);
   }
+  return stats;
+}
+
+/** Descendants of `rootPid` plus every member of process group `pgid`, found in one pass over /proc. */
+export function findTree(rootPid: number, pgid: number): ProcessIdentity[] {
+  const stats = readAllStats();
+  if (stats.length === 0) return [];
   const children = new Map<number, ProcStat[]>();
   for (const stat of stats) {
     const list = children.get(stat.ppid);
@@ -81,6 +88,17 @@ export function findTree(rootPid: number, pgid: number): ProcessIdentity[] {
   const self = readStat(rootPid);
   if (self) found.set(rootPid, self);
   return [...found.values()].map(({ pid, startTime }) => ({ pid, startTime }));
+}
+
+/**
+ * The live members of process group `pgid` (zombies left out), from /proc/<pid>/stat field 5; empty where
+ * /proc is absent. Also finds a group whose leader has exited: kill(-pgid) reaches it, but cannot tell
+ * which members to spare.
+ */
+export function findGroup(pgid: number): ProcessIdentity[] {
+  return readAllStats()
+    .filter((stat) => stat.pgid === pgid && stat.state !== 'Z' && stat.state !== 'X')
+    .map(({ pid, startTime }) => ({ pid, startTime }));
 }
 
 /** True when the process is running and is still the one identified (not a reused pid). */
