@@ -417,7 +417,7 @@ describe('playbook failure policy on the fake CLIs', function () {
     }
 
     it('run at the same time: each branch starts before the other ends', async function () {
-      const result = await run(twoWrites(), '[[role:writer scenario=slow ms=400]] Think about it.');
+      const result = await run(twoWrites(), '[[role:writer scenario=slow ms=1000]] Think about it.');
       const steps = result.steps as unknown as { name: string; startedAt: string; endedAt: string }[];
       const [a, b] = ['a', 'b'].map((name) => steps.find((step) => step.name === name));
       assert.ok(a && b, JSON.stringify(steps));
