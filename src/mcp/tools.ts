@@ -419,6 +419,12 @@ export function defineTools(registry: ToolRegistry, services: TandemServices): v
         .enum(SEVERITIES)
         .default('high')
         .describe('security_redteam_pass: findings this severe block the change.'),
+      fallback: z
+        .boolean()
+        .default(false)
+        .describe(
+          'Let a worker step that still fails after its retries go to the other CLI once (a reviewer is then never the CLI that wrote).',
+        ),
       models: modelsSchema,
       cwd: cwdSchema,
       waitSeconds: waitSecondsSchema,
@@ -433,6 +439,7 @@ export function defineTools(registry: ToolRegistry, services: TandemServices): v
         apply: input.apply,
         blockAt: input.blockAt,
         models: chosenModels(input.models),
+        fallback: input.fallback,
         ...(input.writer === undefined ? {} : { writer: input.writer }),
         ...(cwd === undefined ? {} : { cwd }),
       });

@@ -31,9 +31,10 @@ import {
 import type { PanicSwitch } from './panic';
 import { TRACE_FILE, runPlaybook, type PlaybookRunInput } from './playbook/engine';
 import { builtinPlaybook } from './playbook/library';
-import { resolveInputs, type Step } from './playbook/schema';
+import { backoffWait, nextMove } from './playbook/policy';
+import { resolveInputs, type Resilience, type Step } from './playbook/schema';
 import { parseReview, writerPrompt } from './prompts';
-import type { CapturedChange, Isolation } from './isolation';
+import type { CapturedChange, IsolatedCopy, Isolation } from './isolation';
 import { DispatchQueue } from './queue';
 import type { RunStore } from './run-store';
 import { SUMMARY_SCHEMA_VERSION, renderSummaryMarkdown, type ChangeRecord, type RunSummary } from './summary';
@@ -81,6 +82,11 @@ export interface DispatchInput {
   apply?: ApplyPolicy;
   /** Folder to work in, relative to the workspace root (already checked against the jail). */
   cwd?: string;
+  /**
+   * Retries under the failure table (src/orchestrator/playbook/policy.ts): a rate limit is retried on the same
+   * worker with doubling backoff. A dispatch names its worker, so it never goes to the other CLI.
+   */
+  resilience?: Pick<Resilience, 'retries' | 'backoffMs'>;
 }
 
 export interface StrategyOptions {
@@ -93,6 +99,8 @@ export interface StrategyOptions {
   models?: Partial<Record<WorkerKind, string>>;
   /** Folder to work in, relative to the workspace root (already checked against the jail). */
   cwd?: string;
+  /** Let a worker step that still fails after its retries go to the other CLI (once). */
+  fallback?: boolean;
 }
 
 export interface StrategyInput extends StrategyOptions {
@@ -474,6 +482,7 @@ export class Orchestrator {
       ...(input.apply ? { apply: input.apply } : {}),
       ...(input.models ? { models: input.models } : {}),
       ...(input.cwd ? { cwd: input.cwd } : {}),
+      ...(input.fallback ? { resilience: { fallback: true } } : {}),
     };
     this.launch(run, (context) => runPlaybook(context, playbookInput), inputs);
     return run;
@@ -922,50 +931,74 @@ function strategyWorkers(input: StrategyInput): string[] {
 }
 
 /** task_dispatch: one step on a registered worker; a writer's change is applied per the apply policy. */
+/**
+ * One dispatch step under the failure table: while the attempt's class is retried (a rate limit, by default
+ * twice), it waits the backoff and runs again as `NAME-retryN`, each attempt a step record of its own.
+ */
+async function dispatchStep(
+  context: RunContext,
+  input: DispatchInput,
+  attempt: (name: string) => Promise<Parameters<RunContext['step']>[0]>,
+): Promise<{ result: StepResult; record: StepRecord }> {
+  const policy: Resilience = { ...input.resilience, fallback: false };
+  const base = input.role === 'writer' ? 'write' : input.role;
+  for (let retriesDone = 0; ; retriesDone++) {
+    const name = retriesDone === 0 ? base : `${base}-retry${retriesDone}`;
+    const { result, record } = await context.step(await attempt(name));
+    if (result.status === 'succeeded' || context.signal.aborted) return { result, record };
+    const next = nextMove(result.status, policy, { retriesDone, fellBack: false });
+    if (next.move !== 'retry') return { result, record };
+    await context.decide(`${name}: ${record.workerKind} ${result.status}; retrying in ${next.waitMs} ms.`);
+    if (await backoffWait(next.waitMs, context.signal)) return { result, record };
+  }
+}
+
 async function dispatchBody(
   context: RunContext,
   input: DispatchInput,
   kind: WorkerKind,
 ): Promise<RunOutcome> {
   const worker = input.workerId;
+  const failed = (result: StepResult): RunOutcome => ({
+    status: result.status === 'cancelled' || context.signal.aborted ? 'cancelled' : 'failed',
+    outcome: `${kind} ${result.status}: ${result.errorMessage ?? 'no detail'}`,
+    decision: null,
+    applied: false,
+  });
   if (input.role !== 'writer') {
-    const { result } = await context.step({
-      name: input.role,
+    const { result } = await dispatchStep(context, input, async (name) => ({
+      name,
       role: input.role,
       kind,
       prompt: input.prompt,
       cwd: input.cwd ?? '.',
       workerId: worker,
-    });
+    }));
+    if (result.status !== 'succeeded') return failed(result);
     return {
-      status:
-        result.status === 'succeeded' ? 'succeeded' : result.status === 'cancelled' ? 'cancelled' : 'failed',
-      outcome:
-        result.status === 'succeeded'
-          ? `${kind} answered as ${input.role}.`
-          : `${kind} ${result.status}: ${result.errorMessage ?? ''}`,
+      status: 'succeeded',
+      outcome: `${kind} answered as ${input.role}.`,
       decision: null,
       applied: false,
     };
   }
-  const copy = await context.isolation.createCopy(`${context.run.id}-dispatch`);
+  // Each attempt writes in a fresh copy, so a retry never starts from what a failed attempt left.
+  let copy: IsolatedCopy | undefined;
   try {
-    const { result, record } = await context.step({
-      name: 'write',
-      role: 'writer',
-      kind,
-      prompt: writerPrompt(input.prompt),
-      cwd: path.join(copy.dir, input.cwd ?? '.'),
-      workerId: worker,
-    });
-    if (result.status !== 'succeeded') {
+    const { result, record } = await dispatchStep(context, input, async (name) => {
+      await copy?.dispose();
+      const suffix = name === 'write' ? '' : `-${name}`;
+      copy = await context.isolation.createCopy(`${context.run.id}-dispatch${suffix}`);
       return {
-        status: result.status === 'cancelled' ? 'cancelled' : 'failed',
-        outcome: `${kind} ${result.status}: ${result.errorMessage ?? 'no detail'}`,
-        decision: null,
-        applied: false,
+        name,
+        role: 'writer',
+        kind,
+        prompt: writerPrompt(input.prompt),
+        cwd: path.join(copy.dir, input.cwd ?? '.'),
+        workerId: worker,
       };
-    }
+    });
+    if (result.status !== 'succeeded' || !copy) return failed(result);
     const change = await copy.captureChange();
     const changeRecord = await context.recordChange(kind, change, record);
     const apply = (input.apply ?? 'always') !== 'never' && change.stats.files > 0;
@@ -978,6 +1011,6 @@ async function dispatchBody(
     await context.decide(decision);
     return { status: 'succeeded', outcome: `${kind} wrote the change.`, decision, applied: apply };
   } finally {
-    await copy.dispose();
+    await copy?.dispose();
   }
 }

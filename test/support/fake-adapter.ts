@@ -35,6 +35,11 @@ export class FakeWorkerAdapter implements WorkerAdapter {
   readonly defaultModel: string;
   /** Every prompt received, byte for byte, in order. */
   readonly prompts: string[] = [];
+  /**
+   * Failures the next steps meet, first to last, whatever their prompt says (then the prompt's scenario plays):
+   * for callers that cannot tag each attempt, e.g. a dispatch retried under the same prompt.
+   */
+  readonly failNext: ('rate_limited' | 'failed')[] = [];
   installed = true;
 
   constructor(
@@ -66,7 +71,16 @@ export class FakeWorkerAdapter implements WorkerAdapter {
     const started = performance.now();
     this.prompts.push(request.prompt);
     options.onEvent?.({ type: 'started', pid: undefined, argv: [`fake-${this.kind}`] });
-    const outcome = await this.play(request, cwd, options.signal);
+    const failure = this.failNext.shift();
+    const outcome =
+      failure === undefined
+        ? await this.play(request, cwd, options.signal)
+        : {
+            status: failure,
+            message: '',
+            error: failure === 'rate_limited' ? 'HTTP 429 Too Many Requests' : 'HTTP 500 from the model',
+            toolCalls: [],
+          };
     const usage = {
       inputTokens: 10,
       outputTokens: 5,

@@ -235,6 +235,75 @@ describe('MCP tools', function () {
       assert.equal(harness.fakes.codex.prompts.length, 1);
     });
 
+    it('retries a rate-limited writer on the same worker after the backoff, in a fresh copy, and applies the retry', async function () {
+      const workerId = await spawn(harness, 'codex');
+      harness.fakes.codex.failNext.push('rate_limited');
+      const result = started(
+        await harness.callOk('task_dispatch', {
+          agentId: AGENT,
+          workerId,
+          prompt: 'Create r.txt [[scenario:write path=r.txt]]',
+          waitSeconds: 10,
+        }),
+      );
+      assert.equal(result.run.status, 'succeeded', result.run.outcome ?? '');
+      assert.equal(result.run.applied, true);
+      assert.equal(await readFile(path.join(harness.root, 'r.txt'), 'utf8'), DEFAULT_WRITE_CONTENT);
+      const steps = await stepsOf(harness, result.run.id);
+      assert.deepEqual(
+        steps.map((step) => `${step.name}:${step.workerKind}:${step.status}`),
+        ['write:codex:rate_limited', 'write-retry1:codex:succeeded'],
+      );
+      assert.ok(
+        result.events.some(
+          (event) =>
+            event.type === 'decision' && event.message === 'write: codex rate_limited; retrying in 1000 ms.',
+        ),
+        JSON.stringify(result.events.map((event) => event.message)),
+      );
+    });
+
+    it('stops retrying a dispatch when the retries run out, and never hands it to the other CLI', async function () {
+      const { worker } = await harness.services.workers.spawn({ kind: 'gemini', owner: AGENT });
+      harness.fakes.gemini.failNext.push('rate_limited', 'rate_limited', 'rate_limited', 'rate_limited');
+      const run = await harness.services.orchestrator.dispatch({
+        owner: AGENT,
+        workerId: worker.id,
+        prompt: 'Review this.',
+        role: 'reviewer',
+        resilience: { backoffMs: 10 },
+      });
+      const finished = await harness.services.orchestrator.finished(run.id);
+      assert.equal(finished.status, 'failed');
+      assert.match(finished.outcome ?? '', /^gemini rate_limited: HTTP 429/);
+      const steps = await stepsOf(harness, run.id);
+      assert.deepEqual(
+        steps.map((step) => step.name),
+        ['reviewer', 'reviewer-retry1', 'reviewer-retry2'],
+      );
+      assert.equal(harness.fakes.codex.prompts.length, 0);
+      assert.equal(harness.fakes.gemini.failNext.length, 1, 'a fourth attempt was made');
+    });
+
+    it('does not retry a dispatch that failed for another reason', async function () {
+      const workerId = await spawn(harness, 'codex');
+      harness.fakes.codex.failNext.push('failed');
+      const result = started(
+        await harness.callOk('task_dispatch', {
+          agentId: AGENT,
+          workerId,
+          prompt: 'Create f.txt [[scenario:write path=f.txt]]',
+          waitSeconds: 5,
+        }),
+      );
+      assert.equal(result.run.status, 'failed');
+      assert.deepEqual(
+        (await stepsOf(harness, result.run.id)).map((step) => step.name),
+        ['write'],
+      );
+      assert.equal(existsSync(path.join(harness.root, 'f.txt')), false);
+    });
+
     it('keeps a writer’s change out of the workspace with apply=never', async function () {
       const workerId = await spawn(harness, 'gemini');
       const result = started(
@@ -384,6 +453,41 @@ describe('MCP tools', function () {
         /^Not applied: .*redteam by gemini found 1 finding\(s\) at or above high/,
       );
       assert.equal(existsSync(path.join(harness.root, 'risky.txt')), false);
+    });
+
+    it('with fallback: true, hands a failing writer to the other CLI, and the review to the CLI that did not write', async function () {
+      const result = started(
+        await harness.callOk('strategy_run', {
+          agentId: AGENT,
+          strategy: 'codex_writes_gemini_reviews',
+          prompt: '[[role:writer cli=codex scenario=http500]] [[scenario:write path=fb.txt]] Add fb.txt.',
+          fallback: true,
+          waitSeconds: 10,
+        }),
+      );
+      assert.equal(result.run.status, 'succeeded', result.run.outcome ?? '');
+      assert.equal(result.run.applied, true);
+      assert.ok(existsSync(path.join(harness.root, 'fb.txt')));
+      assert.deepEqual(
+        (await stepsOf(harness, result.run.id)).map(
+          (step) => `${step.name}:${step.workerKind}:${step.status}`,
+        ),
+        ['write:codex:failed', 'write-fallback:gemini:succeeded', 'review:codex:succeeded'],
+      );
+    });
+
+    it('without fallback, a failing writer ends the run failed on its own CLI', async function () {
+      const result = started(
+        await harness.callOk('strategy_run', {
+          agentId: AGENT,
+          strategy: 'codex_writes_gemini_reviews',
+          prompt: '[[role:writer cli=codex scenario=http500]] [[scenario:write path=nofb.txt]] Add nofb.txt.',
+          waitSeconds: 10,
+        }),
+      );
+      assert.equal(result.run.status, 'failed', result.run.outcome ?? '');
+      assert.equal(harness.fakes.gemini.prompts.length, 0);
+      assert.equal(existsSync(path.join(harness.root, 'nofb.txt')), false);
     });
 
     it('fails the run when the writer’s model fails', async function () {

@@ -31,7 +31,7 @@ import {
   writerPrompt,
 } from '../prompts';
 import type { ChangeRecord } from '../summary';
-import { mergeResilience, nextMove } from './policy';
+import { backoffWait, mergeResilience, nextMove } from './policy';
 import { type Condition, type Playbook, type Resilience, type Step } from './schema';
 import { VerifyCommandError, jailVerifyCommand } from './verify-command';
 
@@ -259,19 +259,6 @@ function describeFindings(findings: readonly Finding[]): string {
 
 function sha256(text: string): string {
   return createHash('sha256').update(text).digest('hex');
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
 }
 
 export class PlaybookExecution {
@@ -616,8 +603,7 @@ export class PlaybookExecution {
           message,
         });
         counter += 1;
-        await sleep(next.waitMs, this.context.signal);
-        if (this.context.signal.aborted) {
+        if (await backoffWait(next.waitMs, this.context.signal)) {
           // Woken by the cancel, not the timer: no further attempt, and the step ends cancelled.
           const errorMessage = `the run was cancelled while ${stepName} waited to be retried`;
           return { ...ended, result: { ...result, status: 'cancelled', errorMessage } };

@@ -93,3 +93,20 @@ export function nextMove(
   if (rule.fallback && policy.fallback === true && !attempt.fellBack) return { move: 'fallback' };
   return { move: 'stop' };
 }
+
+/** Waits out a backoff; resolves early (true) when `signal` aborts, so a cancel never waits for the timer. */
+export function backoffWait(ms: number, signal: AbortSignal): Promise<boolean> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve(true);
+    const timer = setTimeout(() => done(false), ms);
+    function done(aborted: boolean): void {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', onAbort);
+      resolve(aborted);
+    }
+    function onAbort(): void {
+      done(true);
+    }
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
