@@ -355,7 +355,8 @@ describe('tandem-mcp commands without workers', function () {
       assert.equal(harness.services.store.size, 0);
     });
 
-    it('runs replay: the same playbook, task, inputs and apply policy give an identical trace (exit 0)', async () => {
+    /** A handoff run made with `run --playbook`, and its trace. */
+    async function recordedHandoff(): Promise<{ recorded: RunRecord; trace: PlaybookTrace }> {
       const first = await runHandoff();
       assert.equal(first.code, 0, first.out.stderr);
       const [recorded] = harness.services.store.list({ limit: 1 });
@@ -363,6 +364,11 @@ describe('tandem-mcp commands without workers', function () {
       const trace = JSON.parse(
         (await harness.services.store.readRunFile(recorded.id, TRACE_FILE)) ?? '{}',
       ) as PlaybookTrace;
+      return { recorded, trace };
+    }
+
+    it('runs replay: the same playbook, task, inputs and apply policy give an identical trace (exit 0)', async () => {
+      const { recorded, trace } = await recordedHandoff();
       assert.ok(trace.entries.length >= 6);
 
       const out = io();
@@ -379,13 +385,7 @@ describe('tandem-mcp commands without workers', function () {
     });
 
     it('runs replay: names the first entry that differs, with the line where the prompts part (exit 1)', async () => {
-      const first = await runHandoff();
-      assert.equal(first.code, 0, first.out.stderr);
-      const [recorded] = harness.services.store.list({ limit: 1 });
-      assert.ok(recorded);
-      const trace = JSON.parse(
-        (await harness.services.store.readRunFile(recorded.id, TRACE_FILE)) ?? '{}',
-      ) as PlaybookTrace;
+      const { recorded, trace } = await recordedHandoff();
       // As if the reviewer had been sent another prompt the first time.
       const review = trace.entries.findIndex((entry) => entry.name === 'review');
       const entry = trace.entries[review];
@@ -415,13 +415,7 @@ describe('tandem-mcp commands without workers', function () {
     });
 
     it('runs replay: refuses a trace of an older format, saying how to get one it can replay (exit 1)', async () => {
-      const first = await runHandoff();
-      assert.equal(first.code, 0, first.out.stderr);
-      const [recorded] = harness.services.store.list({ limit: 1 });
-      assert.ok(recorded);
-      const trace = JSON.parse(
-        (await harness.services.store.readRunFile(recorded.id, TRACE_FILE)) ?? '{}',
-      ) as PlaybookTrace;
+      const { recorded, trace } = await recordedHandoff();
       assert.equal(trace.schemaVersion, 2);
       await harness.services.store.writeRunFile(
         recorded.id,

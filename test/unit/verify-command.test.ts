@@ -6,6 +6,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync 
 import os from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
+import type { RunRecord } from '../../src/orchestrator/model';
 import { TRACE_FILE, type PlaybookTrace } from '../../src/orchestrator/playbook/engine';
 import { builtinPlaybook } from '../../src/orchestrator/playbook/library';
 import { resolveInputs } from '../../src/orchestrator/playbook/schema';
@@ -160,40 +161,43 @@ describe('verify command jail', function () {
       await harness?.close();
     });
 
+    /** parallel_adjudicate on a task where both CLIs write a.txt, verified by `verify`; the finished run. */
+    async function adjudicated(verify: string[], apply?: 'never'): Promise<RunRecord> {
+      const { orchestrator } = harness.services;
+      const loaded = builtinPlaybook('parallel_adjudicate');
+      assert.ok(loaded);
+      const started = await orchestrator.startPlaybook({
+        owner: 'agent-a',
+        task: '[[role:writer scenario=write path=a.txt content=x]] Write a.txt.',
+        playbook: loaded.playbook,
+        source: loaded.source,
+        hash: loaded.hash,
+        inputs: resolveInputs(loaded.playbook, { verify }, loaded.source),
+        resilience: { backoffMs: 10 },
+        ...(apply ? { apply } : {}),
+      });
+      return orchestrator.finished(started.id);
+    }
+
     it('runs the command with a HOME and TMPDIR of its own in the run folder, and no secret of the environment', async function () {
-      const { orchestrator, store } = harness.services;
+      const { store } = harness.services;
       const planted = 'verify-secret-0f1e2d';
       const saved = process.env.SECRET_TOKEN;
       process.env.SECRET_TOKEN = planted;
       try {
-        const loaded = builtinPlaybook('parallel_adjudicate');
-        assert.ok(loaded);
-        const started = await orchestrator.startPlaybook({
-          owner: 'agent-a',
-          task: '[[role:writer scenario=write path=a.txt content=x]] Write a.txt.',
-          playbook: loaded.playbook,
-          source: loaded.source,
-          hash: loaded.hash,
-          inputs: resolveInputs(
-            loaded.playbook,
-            {
-              verify: [
-                'node',
-                '-e',
-                'console.log(JSON.stringify({ home: process.env.HOME, tmp: process.env.TMPDIR, secret: process.env.SECRET_TOKEN ?? null }))',
-              ],
-            },
-            loaded.source,
-          ),
-          resilience: { backoffMs: 10 },
-          apply: 'never',
-        });
-        await orchestrator.finished(started.id);
-        const log = (await store.readRunFile(started.id, 'verify-verify_codex.log')) ?? '';
+        const finished = await adjudicated(
+          [
+            'node',
+            '-e',
+            'console.log(JSON.stringify({ home: process.env.HOME, tmp: process.env.TMPDIR, secret: process.env.SECRET_TOKEN ?? null }))',
+          ],
+          'never',
+        );
+        const log = (await store.readRunFile(finished.id, 'verify-verify_codex.log')) ?? '';
         const line = log.split('\n').find((text) => text.startsWith('{'));
         assert.ok(line, log);
         const seen = JSON.parse(line) as { home: string; tmp: string; secret: string | null };
-        const scratch = path.join(store.runDir(started.id), 'verify', 'verify_codex');
+        const scratch = path.join(store.runDir(finished.id), 'verify', 'verify_codex');
         assert.equal(seen.home, scratch);
         assert.equal(seen.tmp, path.join(scratch, 'tmp'));
         assert.equal(seen.secret, null, 'SECRET_TOKEN reached the verify command');
@@ -205,7 +209,7 @@ describe('verify command jail', function () {
     });
 
     it('fails the verification of a candidate whose copy leads the command out, and never runs it', async function () {
-      const { orchestrator, store, workspaceRoot } = harness.services;
+      const { store, workspaceRoot } = harness.services;
       const elsewhere = mkdtempSync(path.join(os.tmpdir(), 'tandem-verify-elsewhere-'));
       try {
         const marker = path.join(elsewhere, 'ran');
@@ -214,22 +218,11 @@ describe('verify command jail', function () {
           `require('fs').writeFileSync(${JSON.stringify(marker)}, 'ran');`,
         );
         symlinkSync(elsewhere, path.join(workspaceRoot, 'tools'));
-        const loaded = builtinPlaybook('parallel_adjudicate');
-        assert.ok(loaded);
-        const started = await orchestrator.startPlaybook({
-          owner: 'agent-a',
-          task: '[[role:writer scenario=write path=a.txt content=x]] Write a.txt.',
-          playbook: loaded.playbook,
-          source: loaded.source,
-          hash: loaded.hash,
-          inputs: resolveInputs(loaded.playbook, { verify: ['node', 'tools/check.js'] }, loaded.source),
-          resilience: { backoffMs: 10 },
-        });
-        const finished = await orchestrator.finished(started.id);
+        const finished = await adjudicated(['node', 'tools/check.js']);
         assert.equal(existsSync(marker), false, 'the command outside the copy ran');
-        const log = await store.readRunFile(started.id, 'verify-verify_codex.log');
+        const log = await store.readRunFile(finished.id, 'verify-verify_codex.log');
         assert.match(log ?? '', /resolves outside the candidate's copy of the workspace/);
-        const trace = JSON.parse((await store.readRunFile(started.id, TRACE_FILE)) ?? '{}') as PlaybookTrace;
+        const trace = JSON.parse((await store.readRunFile(finished.id, TRACE_FILE)) ?? '{}') as PlaybookTrace;
         const verifies = trace.entries.filter((entry) => entry.kind === 'verify');
         assert.equal(verifies.length, 2, JSON.stringify(trace.entries));
         assert.ok(
