@@ -122,8 +122,8 @@ export async function runCommand(args: readonly string[], io: CommandIo = proces
   if (playbookName !== undefined && writer !== undefined) {
     throw new UsageError('run: --writer is for strategies; a playbook takes --input writer=codex|gemini');
   }
-  if (strategy !== undefined && (parsed.has('input') || parsed.has('fallback'))) {
-    throw new UsageError('run: --input and --fallback are for playbooks (--playbook NAME)');
+  if (strategy !== undefined && parsed.has('input')) {
+    throw new UsageError('run: --input is for playbooks (--playbook NAME)');
   }
   const rawInputs = parseInputFlags('run', parsed.all('input'));
   const apply = parsed.choice('apply', APPLY_POLICIES);
@@ -169,6 +169,7 @@ export async function runCommand(args: readonly string[], io: CommandIo = proces
       prompt: task,
       ...(writer === undefined ? {} : { writer }),
       ...(apply === undefined ? {} : { apply }),
+      ...(parsed.has('fallback') ? { fallback: true } : {}),
     });
   };
   return carryOut(session, start, parsed.has('json'), io);

@@ -22,8 +22,8 @@ Commands:
                 --input KEY=VALUE    a playbook input, repeatable; VALUE is read as JSON when it parses
                                      (2, ["npm","test"]), as text otherwise (gemini); a string input
                                      always takes it as text
-                --fallback           playbooks: a worker step that still fails after its retries goes to the
-                                     other CLI
+                --fallback           a worker step that still fails after its retries goes to the other
+                                     CLI (once; a reviewer is never the CLI that wrote)
                 --prompt TEXT        the task, instead of the last argument
                 --workspace DIR      default: the current directory
                 --offline            use the built-in offline model ([[scenario:...]] tags script it)

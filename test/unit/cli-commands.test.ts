@@ -342,6 +342,29 @@ describe('tandem-mcp commands without workers', function () {
       assert.equal(readFileSync(path.join(root, 'f.txt'), 'utf8'), DEFAULT_WRITE_CONTENT);
     });
 
+    it('run --strategy --fallback: the writer goes to the other CLI, and the review to the CLI that did not write', async () => {
+      const out = io();
+      const code = await runCommand(
+        [
+          '--strategy',
+          'gemini_writes_codex_reviews',
+          '--fallback',
+          '--json',
+          '--workspace',
+          root,
+          '[[role:writer cli=gemini scenario=http500]] [[scenario:write path=g.txt]] Add g.txt.',
+        ],
+        out,
+      );
+      assert.equal(code, 0, out.stderr);
+      const summary = JSON.parse(out.stdout) as { steps: { name: string; workerKind: string }[] };
+      assert.deepEqual(
+        summary.steps.map((step) => `${step.name}:${step.workerKind}`),
+        ['write:gemini', 'write-fallback:codex', 'review:gemini'],
+      );
+      assert.equal(readFileSync(path.join(root, 'g.txt'), 'utf8'), DEFAULT_WRITE_CONTENT);
+    });
+
     it('run --playbook: a playbook file that cannot be used is reported with its path, exit 1, nothing started', async () => {
       mkdirSync(path.join(root, PLAYBOOKS_DIR), { recursive: true });
       writeFileSync(path.join(root, PLAYBOOKS_DIR, 'bad.json'), '{"format": 1, "name": "bad"}');
@@ -512,7 +535,6 @@ describe('tandem-mcp commands without workers', function () {
       ['run', '--strategy', 'single_worker', '--prompt', 'x', '--writer', 'claude'],
       ['run', '--strategy', 'single_worker', '--prompt', 'x', '--workspace', path.join(workspace, 'missing')],
       ['run', '--strategy', 'single_worker', '--prompt', 'x', 'y'],
-      ['run', '--strategy', 'single_worker', '--fallback', 'x'],
       ['run', '--strategy', 'single_worker', '--input', 'writer=codex', 'x'],
       ['run', '--playbook', 'handoff'],
       ['run', '--playbook', 'handoff', '--strategy', 'single_worker', 'x'],
