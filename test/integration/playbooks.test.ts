@@ -390,12 +390,15 @@ describe('playbooks with the real CLIs against the offline model', function () {
           `write-retry1:${writer}:succeeded`,
         ]);
         assert.equal(read(`retry-${writer}.txt`), 'r');
-        // Both attempts sit at their own position in the trace.
+        // Both attempts sit at their own position in the trace, with the retry decision between them.
         assert.deepEqual(
-          result.trace.entries.filter((e) => e.kind === 'step').map((e) => [e.position.join('.'), e.status]),
+          result.trace.entries
+            .filter((e) => e.id === 'write')
+            .map((e) => [e.position.join('.'), e.kind, e.status ?? null]),
           [
-            ['0.0', 'rate_limited'],
-            ['0.1', 'succeeded'],
+            ['0.0', 'step', 'rate_limited'],
+            ['0.1', 'decision', null],
+            ['0.2', 'step', 'succeeded'],
           ],
         );
         // A fast failure: the CLI does not sit in its own retry loop on a 429.

@@ -1,6 +1,6 @@
 // The jail of a verify step's command. The command runs a candidate's code on the host, so it is argv only
-// (never a shell string), its program is a name looked up on PATH or a path inside the candidate's copy, and
-// no argument names a place outside that copy. The lexical rules hold when a playbook or its inputs are read;
+// (never a shell string), its program is a name looked up on PATH, an absolute path or a path inside the
+// candidate's copy, and no argument names a place outside that copy. The lexical rules hold when a playbook or its inputs are read;
 // at run time the paths are resolved again through the workspace jail of the copy, symlinks included.
 import { JailError, WorkspaceJail } from '../../core/jail';
 
@@ -79,6 +79,8 @@ export function verifyCommandProblem(argv: readonly string[]): string | undefine
   }
   for (const [index, part] of argv.entries()) {
     for (const piece of pathPieces(part)) {
+      // The program may be named by an absolute path (`/usr/bin/make`): that is what a name on PATH finds too.
+      if (index === 0 && isAbsoluteAnywhere(piece)) continue;
       if (isAbsoluteAnywhere(piece)) {
         return (
           `part ${index} (${JSON.stringify(part)}) is an absolute path; the command runs in the candidate's copy ` +
@@ -111,7 +113,7 @@ export async function jailVerifyCommand(argv: readonly string[], copyDir: string
   const jail = await WorkspaceJail.open(copyDir);
   for (const [index, part] of argv.entries()) {
     for (const piece of pathPieces(part)) {
-      if (!/[\\/]/.test(piece)) continue;
+      if (!/[\\/]/.test(piece) || (index === 0 && isAbsoluteAnywhere(piece))) continue;
       try {
         await jail.resolve(piece);
       } catch (error) {
