@@ -15,7 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
-import { runProcess } from '../../src/core/exec';
+import { testGit } from '../support/git';
 import { openServices } from '../../src/mcp/services';
 import { fixture, isGroupAlive, killQuietly, waitUntilGone } from '../support/processes';
 import { CODEX_BIN, GEMINI_BIN, REPO_ROOT, scratchDir } from '../support/real-cli';
@@ -80,25 +80,8 @@ async function startRunAndCrash(root: string, codexPath: string, prompt: string)
   }
 }
 
-/** git without the user's or the system's configuration, so the test repository is the same everywhere. */
 async function git(cwd: string, ...args: string[]): Promise<string> {
-  const result = await runProcess({
-    command: 'git',
-    args: [
-      '-c',
-      'user.name=Test',
-      '-c',
-      'user.email=test@example.invalid',
-      '-c',
-      'init.defaultBranch=main',
-      ...args,
-    ],
-    cwd,
-    env: { set: { GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null', GIT_TERMINAL_PROMPT: '0' } },
-    timeoutMs: 30_000,
-  });
-  assert.equal(result.exitCode, 0, `git ${args.join(' ')} failed: ${result.stderr.text}`);
-  return result.stdout.text;
+  return testGit(cwd, args);
 }
 
 describe('a server killed mid-run', function () {

@@ -5,6 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import fc from 'fast-check';
 import { runProcess } from '../../src/core/exec';
+import { testGit } from '../support/git';
 import {
   Isolation,
   IsolationError,
@@ -38,32 +39,7 @@ const EXPECTED_FILES = [
 ];
 
 async function git(cwd: string, ...args: string[]): Promise<string> {
-  const result = await runProcess({
-    command: 'git',
-    args: [
-      '-c',
-      'user.name=Test',
-      '-c',
-      'user.email=test@example.invalid',
-      '-c',
-      'init.defaultBranch=main',
-      ...args,
-    ],
-    cwd,
-    env: {
-      set: {
-        GIT_CONFIG_NOSYSTEM: '1',
-        GIT_CONFIG_GLOBAL: globalConfig,
-        GIT_TERMINAL_PROMPT: '0',
-        // So that our own `git status` never refreshes the index we are comparing.
-        GIT_OPTIONAL_LOCKS: '0',
-      },
-    },
-    timeoutMs: 30_000,
-    maxCaptureBytes: 4 * 1024 * 1024,
-  });
-  assert.equal(result.exitCode, 0, `git ${args.join(' ')} failed: ${result.stderr.text}`);
-  return result.stdout.text;
+  return testGit(cwd, args, globalConfig);
 }
 
 function write(root: string, relative: string, content: string | Buffer): void {
