@@ -50,13 +50,10 @@ function quickRow(page, label) {
 
 async function chooseRow(page, row, what, timeoutMs) {
   await expectWithin(what, timeoutMs, (timeout) => row.first().waitFor({ state: 'visible', timeout }));
-  // Enter runs the focused row; the exact match is normally first, but a fuzzy match can outrank it.
-  const focused = await row
-    .first()
-    .evaluate((element) => element.classList.contains('focused'))
-    .catch(() => false);
-  if (focused) await page.keyboard.press('Enter');
-  else await row.first().click({ timeout: timeoutMs });
+  // A click on the row itself, not Enter: the list can re-sort while commands and items still arrive (an
+  // extension activating), and Enter would run whichever row has become focused. The click's hit-target check
+  // makes sure the pointer lands on this row.
+  await row.first().click({ timeout: timeoutMs });
 }
 
 async function openPalette(page, timeoutMs) {
@@ -266,4 +263,35 @@ export async function dismissTransient(page) {
     );
     await runCommand(page, 'Notifications: Hide Notifications', { timeoutMs: 5_000 }).catch(() => undefined);
   }
+}
+
+/** Fails at once, with its text, when a modal dialog stands in the way of the next step. */
+export async function noDialog(page, when) {
+  const dialog = page.locator('.monaco-dialog-box');
+  if (await dialog.isVisible().catch(() => false)) {
+    const text = (await dialog.innerText().catch(() => '')).replace(/\s+/g, ' ').trim();
+    throw new UiTestError(`a dialog appeared ${when}: ${JSON.stringify(text.slice(0, 300))}`);
+  }
+}
+
+/** Starts a single_worker run of `prompt` from the command palette. */
+export async function runStrategy(page, prompt) {
+  await runCommand(page, 'Tandem: Run Strategy');
+  await pickQuickItem(page, 'single_worker');
+  await typeInput(page, prompt);
+  await noDialog(page, 'after the prompt was entered');
+}
+
+/**
+ * Opens Tandem's side bar, which activates the extension, and waits for its status bar item: the extension
+ * host has started and Tandem has activated.
+ */
+export async function activateTandem(page, { timeoutMs = DEFAULT_TIMEOUT_MS } = {}) {
+  await openView(page, 'Tandem', { timeoutMs });
+  await expectWithin(`Tandem's status bar item (Tandem activated)`, timeoutMs, (timeout) =>
+    page
+      .locator('.part.statusbar .statusbar-item', { hasText: /Tandem/ })
+      .first()
+      .waitFor({ state: 'visible', timeout }),
+  );
 }

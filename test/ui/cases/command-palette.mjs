@@ -8,12 +8,24 @@ export const cases = [
       await runCommand(page, 'Tandem: Show Output');
       const panel = page.locator('.part.panel');
       const channel = panel.locator('select[aria-label="Switch Output"]').filter({ visible: true });
+      let selected;
       await poll('the Output panel to show the "Tandem" channel', 15_000, async () => {
-        const selected = await channel
+        selected = await channel
           .first()
           .inputValue({ timeout: 1_000 })
           .catch(() => undefined);
         return selected === 'Tandem';
+      }).catch(async (error) => {
+        const options = await channel
+          .first()
+          .locator('option')
+          .allInnerTexts()
+          .catch(() => []);
+        const panelShown = await panel.isVisible().catch(() => false);
+        throw new UiTestError(
+          `${error.message}; the panel is ${panelShown ? 'shown' : 'hidden'}, its channel selector shows ` +
+            `${JSON.stringify(selected)} of ${JSON.stringify(options)}`,
+        );
       });
       const lines = panel.locator('.monaco-editor .view-lines');
       const text = await poll('a line containing "activated" in the Tandem channel', 15_000, async () => {

@@ -7,12 +7,12 @@ import { URL } from 'node:url';
 import {
   UiTestError,
   hidePanel,
+  noDialog,
   openView,
-  pickQuickItem,
   poll,
   runCommand,
+  runStrategy,
   sidebarPane,
-  typeInput,
   webviewFrame,
 } from '../workbench.mjs';
 import { networkSources, parseCsp, recordWebviewRequests, remoteReason } from '../webview-policy.mjs';
@@ -24,23 +24,6 @@ const RUN_LABEL = /single_worker.*Wait for the cancel button/;
 const KEYBOARD_PROMPT = '[[scenario:hang]] Cancel me from the keyboard.';
 const KEYBOARD_WORD = 'keyboard';
 const RUN_ROWS = '#run-list [role="option"][data-run-id]';
-
-/** Fails at once, with its text, when a modal dialog stands in the way of the next step. */
-async function noDialog(page, when) {
-  const dialog = page.locator('.monaco-dialog-box');
-  if (await dialog.isVisible().catch(() => false)) {
-    const text = (await dialog.innerText().catch(() => '')).replace(/\s+/g, ' ').trim();
-    throw new UiTestError(`a dialog appeared ${when}: ${JSON.stringify(text.slice(0, 300))}`);
-  }
-}
-
-/** Starts a single_worker run of `prompt` from the command palette. */
-async function runStrategy(page, prompt) {
-  await runCommand(page, 'Tandem: Run Strategy');
-  await pickQuickItem(page, 'single_worker');
-  await typeInput(page, prompt);
-  await noDialog(page, 'after the prompt was entered');
-}
 
 /** Waits until the dashboard lists run `runId` as cancelled and its detail's Cancel button is disabled. */
 async function expectCancelled(page, dashboard, runId, how) {
