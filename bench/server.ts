@@ -270,6 +270,11 @@ export async function benchServer(repoRoot: string, samples: number): Promise<Be
       ),
     );
     const wall = performance.now() - concurrentStarted;
+    const refused = results.filter((result) => result.isError === true);
+    if (refused.length > 0) {
+      const text = (refused[0]!.content as { type: string; text?: string }[])[0]?.text;
+      throw new Error(`${refused.length} of the 32 concurrent strategy_run calls failed; the first: ${text}`);
+    }
     const finished = results.filter(
       (result) => (result.structuredContent as { finished?: boolean }).finished,
     ).length;

@@ -83,6 +83,7 @@ export class RunStore {
   private indexOffset = 0;
   private readonly nextSeq = new Map<string, number>();
   private writeChain: Promise<void> = Promise.resolve();
+  private refreshChain: Promise<void> = Promise.resolve();
   private readonly emitter = new EventEmitter();
   private readonly host = identify(process.pid);
   /** Lines of runs.jsonl that could not be read (a torn last line after a crash). */
@@ -139,8 +140,18 @@ export class RunStore {
     return path.join(this.stateDir, 'runs', id);
   }
 
-  /** Reads lines appended to the index since the last read (by this or another process). */
-  async refresh(): Promise<void> {
+  /**
+   * Reads lines appended to the index since the last read (by this or another process). Reads are taken one
+   * at a time: two reads of the same bytes at once would both advance the offset, and later lines would be read
+   * from the middle and lost.
+   */
+  refresh(): Promise<void> {
+    const next = this.refreshChain.then(() => this.readAppended());
+    this.refreshChain = next.catch(() => undefined);
+    return next;
+  }
+
+  private async readAppended(): Promise<void> {
     let size: number;
     try {
       size = (await stat(this.indexPath)).size;

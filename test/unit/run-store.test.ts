@@ -91,6 +91,25 @@ describe('run store', () => {
     assert.equal(b.get(run.id).owner, 'agent-a');
   });
 
+  it('loses no run when refreshes overlap while another process appends', async () => {
+    const reader = await RunStore.open(root);
+    const writer = await RunStore.open(root);
+    const created: string[] = [];
+    // Each round: the writer appends a run, and 8 refreshes of the reader start at once, so reads of the
+    // index overlap with each other and with the file growing.
+    for (let round = 0; round < 25; round++) {
+      const writing = writer.create({ ...newRun, prompt: `round ${round}` });
+      await Promise.all([...Array.from({ length: 8 }, () => reader.refresh()), writing]);
+      created.push((await writing).id);
+    }
+    await reader.refresh();
+    assert.equal(reader.skippedLines, 0);
+    assert.deepEqual(
+      reader.list({ limit: 100 }).map((run) => run.id),
+      [...created].reverse(),
+    );
+  });
+
   it('numbers events per run and returns those after a cursor', async () => {
     const store = await RunStore.open(root);
     const run = await store.create(newRun);
