@@ -625,11 +625,6 @@ export async function applyChange(
   return { files: change.files, stats: change.stats };
 }
 
-/** "3 files, +12 -4". */
-export function diffStatLine(stats: DiffStats): string {
-  return `${stats.files} ${stats.files === 1 ? 'file' : 'files'}, +${stats.insertions} -${stats.deletions}`;
-}
-
 // --- shared internals ------------------------------------------------------------------------------------
 
 interface Settings {

@@ -61,6 +61,11 @@ export const diffStatsSchema = z.object({
 });
 export type DiffStats = z.infer<typeof diffStatsSchema>;
 
+/** "3 files, +12 -4"; "1 file, +1 -0". */
+export function diffStatLine(stats: DiffStats): string {
+  return `${stats.files} ${stats.files === 1 ? 'file' : 'files'}, +${stats.insertions} -${stats.deletions}`;
+}
+
 /** One writer's change as the run folder keeps it (changes.json, and in summary.json). */
 export const changeRecordSchema = z.object({
   /** Which writer produced it: the step name, e.g. "write" or "revise-2", or the CLI for dispatches. */

@@ -18,6 +18,7 @@ import type { WorkerRegistry } from '../workers/registry';
 import { HUMAN_CALLER, WorkerError } from '../workers/registry';
 import {
   changeRecordSchema,
+  diffStatLine,
   isFinished,
   runWhat,
   stepRecordSchema,
@@ -1004,7 +1005,7 @@ async function dispatchBody(
     const apply = (input.apply ?? 'always') !== 'never' && change.stats.files > 0;
     if (apply) await context.apply(change, changeRecord);
     const decision = apply
-      ? `Applied ${kind}'s change (${change.stats.files} files).`
+      ? `Applied ${kind}'s change (${diffStatLine(change.stats)}).`
       : change.stats.files === 0
         ? 'No files changed.'
         : 'Not applied (apply=never); the patch is kept in the run folder.';

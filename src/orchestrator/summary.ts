@@ -1,7 +1,14 @@
 // The auditable record of a finished run: summary.json (schema version 2, docs/summary-schema.md) and the same data as
 // summary.md, written into the run's folder. The CLI and the dashboard render from summary.json.
 import * as z from 'zod';
-import { changeRecordSchema, runRecordSchema, runWhat, stepRecordSchema, type RunRecord } from './model';
+import {
+  changeRecordSchema,
+  diffStatLine,
+  runRecordSchema,
+  runWhat,
+  stepRecordSchema,
+  type RunRecord,
+} from './model';
 
 export const SUMMARY_SCHEMA_VERSION = 2;
 
@@ -84,9 +91,7 @@ export function renderSummaryMarkdown(summary: RunSummary): string {
     lines.push(`- Command: \`${cell(step.argv.join(' '))}\``);
     if (step.errorMessage) lines.push(`- Error: ${cell(step.errorMessage)}`);
     if (step.diffStats) {
-      lines.push(
-        `- Changed: ${step.diffStats.files} files, +${step.diffStats.insertions} -${step.diffStats.deletions}`,
-      );
+      lines.push(`- Changed: ${diffStatLine(step.diffStats)}`);
     }
     for (const finding of step.findings) {
       lines.push(

@@ -292,7 +292,7 @@ describe('tandem-mcp commands without workers', function () {
       assert.match(out.stderr, new RegExp(`^tandem-mcp: run ${run.id} \\(playbook:handoff\\) in `, 'm'));
       assert.match(
         out.stderr,
-        /^\[\d+\] Run succeeded: write by codex succeeded, review by gemini: approve, revise by codex succeeded\.$/m,
+        /^\[\d+\] Run succeeded: write by codex succeeded, revise-2 by codex succeeded, review-2 by gemini: approve\.$/m,
       );
       assert.equal(out.stdout, await harness.services.store.readRunFile(run.id, 'summary.md'));
       assert.equal(existsSync(path.join(root, 'h.txt')), false, 'apply never');

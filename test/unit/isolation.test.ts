@@ -10,13 +10,13 @@ import {
   Isolation,
   IsolationError,
   applyChange,
-  diffStatLine,
   unifiedDiffHunks,
   type CapturedChange,
   type IsolatedCopy,
   type IsolationBackend,
   type IsolationErrorCode,
 } from '../../src/orchestrator/isolation';
+import { diffStatLine } from '../../src/orchestrator/model';
 
 // Every test gets its own workspace, a real git repository built by fixtureWorkspace():
 //   .gitignore (ignored.log, node_modules/)   README.md (committed; an edit of it sits in the stash)

@@ -102,7 +102,7 @@ describe('playbook engine (fake CLIs)', function () {
     assert.deepEqual(json.playbookInputs, { writer: 'codex', rounds: 2 });
     assert.match(
       json.decisions.at(-1)?.message ?? '',
-      /^Applied write by codex \(1 files, \+1 -0\): review by gemini approved with no findings\.$/,
+      /^Applied write by codex \(1 file, \+1 -0\): review by gemini approved with no findings\.$/,
     );
     const markdown = (await harness.services.store.readRunFile(result.run.id, 'summary.md')) ?? '';
     assert.match(

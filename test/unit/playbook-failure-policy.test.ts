@@ -273,7 +273,7 @@ describe('playbook failure policy on the fake CLIs', function () {
         'write: codex rate_limited; retrying in 10 ms.',
         'write-retry1: codex rate_limited; retrying in 20 ms.',
         'write-retry2: codex rate_limited; handing the step to gemini.',
-        'Applied write by gemini (1 files, +1 -0): no review was asked for.',
+        'Applied write by gemini (1 file, +1 -0): no review was asked for.',
       ],
     );
     // Every attempt's prompt is kept whole in the run folder, and the trace names its file.

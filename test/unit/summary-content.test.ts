@@ -197,7 +197,7 @@ describe('summary content of a writer/reviewer run', function () {
     assert.deepEqual(change?.files, [{ path: 'README.md', change: 'modified', insertions: 2, deletions: 1 }]);
     assert.equal(change?.applied, true);
     assert.equal(change?.patchFile, 'changes-write.patch');
-    assert.match(markdown, /^- Changed: 1 files, \+2 -1$/m);
+    assert.match(markdown, /^- Changed: 1 file, \+2 -1$/m);
     assert.match(markdown, /^\| write \| 1 \| 2 \| 1 \| yes \| changes-write\.patch \|$/m);
     assert.match(markdown, /^- write: modified `README\.md` \(\+2 -1\)$/m);
   });
@@ -207,7 +207,7 @@ describe('summary content of a writer/reviewer run', function () {
     // The reason names the review that allowed it and what it found.
     assert.equal(
       decision,
-      'Applied write by codex (1 files, +2 -1): review by gemini approved with 1 finding (worst: low).',
+      'Applied write by codex (1 file, +2 -1): review by gemini approved with 1 finding (worst: low).',
     );
     assert.equal(summary.run.applied, true);
     assert.equal(summary.decisions.at(-1)?.message, decision);

@@ -20,7 +20,14 @@ import path from 'node:path';
 import { runProcess } from '../../core/exec';
 import type { Role, StepResult, WorkerKind } from '../../workers/contract';
 import type { CapturedChange, IsolatedCopy } from '../isolation';
-import { severityRank, type Finding, type RunStatus, type Severity, type StepRecord } from '../model';
+import {
+  diffStatLine,
+  severityRank,
+  type Finding,
+  type RunStatus,
+  type Severity,
+  type StepRecord,
+} from '../model';
 import type { ApplyPolicy, RunContext, RunOutcome } from '../orchestrator';
 import {
   MAX_DIFF_IN_PROMPT,
@@ -263,6 +270,9 @@ function sha256(text: string): string {
 
 export class PlaybookExecution {
   private readonly results = new Map<string, Result>();
+  /** When each step last ran (its result was kept), and under which name ("review-2" in round 2). */
+  private readonly lastRan = new Map<string, { seq: number; name: string }>();
+  private ranCount = 0;
   /** The last review and verification of each write, for adjudication. */
   private readonly reviewOf = new Map<string, string>();
   private readonly verifyOf = new Map<string, string>();
@@ -337,10 +347,24 @@ export class PlaybookExecution {
     return { status: 'succeeded', outcome: `${this.workDone()}.`, decision, applied: this.applied };
   }
 
-  /** What the workers did, in order: "write by codex succeeded, review by gemini: approve". */
+  /** Keeps the result of step `id`, run as `name`. */
+  private keep(id: string, name: string, result: Result): void {
+    this.results.set(id, result);
+    this.ranCount += 1;
+    this.lastRan.set(id, { seq: this.ranCount, name });
+  }
+
+  /**
+   * What the steps came to, in the order they last ran, each under the name of its last round: "write by
+   * codex succeeded, revise-2 by codex succeeded, review-2 by gemini: approve".
+   */
   private workDone(): string {
     const parts: string[] = [];
-    for (const [id, result] of this.results) {
+    const order = (key: string) => this.lastRan.get(key)?.seq ?? Number.MAX_SAFE_INTEGER;
+    const ids = [...this.results.keys()].sort((a, b) => order(a) - order(b));
+    for (const key of ids) {
+      const result = this.results.get(key) as Result;
+      const id = this.lastRan.get(key)?.name ?? key;
       if (result.type === 'review') parts.push(`${id} by ${result.kind}: ${result.verdict ?? result.status}`);
       else if (result.type === 'plan' || result.type === 'write')
         parts.push(`${id} by ${result.kind} ${result.status}`);
@@ -662,7 +686,7 @@ export class PlaybookExecution {
     });
     const { result, kind } = worked;
     const ok = result.status === 'succeeded';
-    this.results.set(step.id, {
+    this.keep(step.id, this.stepName(step.id, rounds), {
       type: 'plan',
       kind,
       declared: chosen.kind,
@@ -723,7 +747,7 @@ export class PlaybookExecution {
     // The change in a continued copy is the work of everyone who wrote in it.
     const before: Authors = continued?.type === 'write' ? continued.authors : {};
     const authors = ok ? withAuthor(before, kind, kind === chosen.kind ? 'declared' : 'fallback') : {};
-    this.results.set(step.id, {
+    this.keep(step.id, this.stepName(step.id, rounds), {
       type: 'write',
       kind,
       declared: chosen.kind,
@@ -810,7 +834,7 @@ export class PlaybookExecution {
     });
     const { result, record, kind } = worked;
     const ok = result.status === 'succeeded';
-    this.results.set(step.id, {
+    this.keep(step.id, this.stepName(step.id, rounds), {
       type: 'review',
       kind,
       declared: chosen.kind,
@@ -871,7 +895,7 @@ export class PlaybookExecution {
     const cwd = this.cwdIn(written.copy.dir);
     const command = await this.verifyCommand(step, cwd);
     if (command === null) {
-      this.results.set(step.id, {
+      this.keep(step.id, name, {
         type: 'verify',
         of: step.of,
         passed: null,
@@ -919,7 +943,7 @@ export class PlaybookExecution {
           : `could not run ${command[0]}: ${(error as Error).message}`;
     }
     if (this.context.signal.aborted) throw new Stop('the run was cancelled', true);
-    this.results.set(step.id, { type: 'verify', of: step.of, passed, exitCode, output, command });
+    this.keep(step.id, name, { type: 'verify', of: step.of, passed, exitCode, output, command });
     this.verifyOf.set(step.of, step.id);
     await this.context.store.writeRunFile(
       this.context.run.id,
@@ -980,7 +1004,7 @@ export class PlaybookExecution {
       best.verdict !== 'request_changes' &&
       best.verdict !== 'none';
     const explanation = `${chosen ? `${chosen} ranked first` : 'No candidate is usable'}: ${ranked.map(describe).join('; ')}.`;
-    this.results.set(step.id, { type: 'adjudicate', chosen, acceptable, explanation });
+    this.keep(step.id, step.id, { type: 'adjudicate', chosen, acceptable, explanation });
     await this.context.decide(`${step.id}: ${explanation}`, {
       adjudicate: step.id,
       chosen,
@@ -1041,7 +1065,7 @@ export class PlaybookExecution {
     const stats = written.change.stats;
     await this.decideApply(
       at,
-      `Applied ${writeId} by ${written.kind} (${stats.files} files, +${stats.insertions} -${stats.deletions}): ${reason}.`,
+      `Applied ${writeId} by ${written.kind} (${diffStatLine(stats)}): ${reason}.`,
       true,
     );
   }
@@ -1175,9 +1199,7 @@ export class PlaybookExecution {
       }
       case 'write.stats': {
         const change = (result as Extract<Result, { type: 'write' }>).change;
-        return change
-          ? `${change.stats.files} files, +${change.stats.insertions} -${change.stats.deletions}`
-          : UNSET;
+        return change ? diffStatLine(change.stats) : UNSET;
       }
       case 'review.verdict':
         return (result as Extract<Result, { type: 'review' }>).verdict ?? UNSET;
