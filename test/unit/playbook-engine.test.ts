@@ -131,7 +131,7 @@ describe('playbook engine (fake CLIs)', function () {
     assert.equal(existsSync(file('never.txt')), false);
     assert.match(
       result.run.decision ?? '',
-      /^Not applied: review by gemini requested changes with 1 finding \(worst: high\)\. The patch is kept in the run folder \(changes-revise-2\.patch\)\.$/,
+      /^Not applied: review-2 by gemini requested changes with 1 finding \(worst: high\)\. The patch is kept in the run folder \(changes-revise-2\.patch\)\.$/,
     );
   });
 

@@ -1091,9 +1091,11 @@ export class PlaybookExecution {
 
   /** The facts a condition looks at, as a sentence for the record ("review by gemini approved with no findings"). */
   explain(condition: Condition): string {
+    // A step in a loop is named by the round its result comes from ("review-2").
     const who = (id: string): string => {
       const result = this.results.get(id);
-      return result && 'kind' in result ? `${id} by ${result.kind}` : id;
+      const name = this.lastRan.get(id)?.name ?? id;
+      return result && 'kind' in result ? `${name} by ${result.kind}` : name;
     };
     if ('verdict' in condition) {
       const review = this.results.get(condition.verdict.step);
