@@ -140,7 +140,11 @@ export async function typeInput(page, text, { timeoutMs = DEFAULT_TIMEOUT_MS } =
   );
 }
 
-/** Shows the view container titled `containerTitle` in the side bar (activity bar), without toggling it off. */
+/**
+ * Shows the view container titled `containerTitle` in the side bar (activity bar), without toggling it off.
+ * While the workbench restores its layout (after a load or a reload) it can hide the side bar again after a
+ * click, so this clicks again, at most every 2 s, until the side bar shows the container or the time is up.
+ */
 export async function openView(page, containerTitle, { timeoutMs = DEFAULT_TIMEOUT_MS } = {}) {
   const icon = page.locator(
     `.part.activitybar .action-item:has(> a.action-label[aria-label^="${containerTitle}"])`,
@@ -148,19 +152,32 @@ export async function openView(page, containerTitle, { timeoutMs = DEFAULT_TIMEO
   await expectWithin(`the activity bar to show "${containerTitle}"`, timeoutMs, (timeout) =>
     icon.first().waitFor({ state: 'visible', timeout }),
   );
-  // Clicking the container that is already shown would hide the side bar.
-  const shown = await icon
-    .first()
-    .evaluate((element) => element.classList.contains('checked'))
-    .catch(() => false);
   const sidebar = page.locator('.part.sidebar');
-  if (!shown || !(await sidebar.isVisible())) await icon.first().click({ timeout: timeoutMs });
-  await expectWithin(`the side bar to show "${containerTitle}"`, timeoutMs, (timeout) =>
-    sidebar
-      .locator('.composite.title .title-label', { hasText: new RegExp(escapeRegExp(containerTitle), 'i') })
-      .waitFor({ state: 'visible', timeout }),
-  );
-  return sidebar;
+  const title = sidebar.locator('.composite.title .title-label', {
+    hasText: new RegExp(escapeRegExp(containerTitle), 'i'),
+  });
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await title.isVisible().catch(() => false)) return sidebar;
+    // Clicking the container that is already shown would hide the side bar.
+    const shown = await icon
+      .first()
+      .evaluate((element) => element.classList.contains('checked'))
+      .catch(() => false);
+    if (!shown || !(await sidebar.isVisible().catch(() => false))) {
+      await icon.first().click({ timeout: Math.max(deadline - Date.now(), 1_000) });
+    }
+    const appeared = await title
+      .waitFor({ state: 'visible', timeout: Math.max(Math.min(2_000, deadline - Date.now()), 1) })
+      .then(() => true)
+      .catch(() => false);
+    if (appeared) return sidebar;
+    if (Date.now() >= deadline) {
+      throw new UiTestError(
+        `timed out after ${timeoutMs / 1000}s waiting for the side bar to show "${containerTitle}"`,
+      );
+    }
+  }
 }
 
 /** The pane (view) titled `viewTitle` in the side bar, e.g. "Runs"; expanded if it was collapsed. */
