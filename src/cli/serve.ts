@@ -1,6 +1,6 @@
 // `tandem-mcp serve`: the MCP server on one workspace, over stdio (default) or loopback HTTP. stdout is the
 // MCP channel in stdio mode, so everything this command says goes to stderr.
-import { unlinkSync, readFileSync } from 'node:fs';
+import { unlinkSync } from 'node:fs';
 import path from 'node:path';
 import { defaultProcessRegistry } from '../core/exec';
 import {
@@ -11,7 +11,8 @@ import {
 } from '../mcp/http-transport';
 import { createServerFactory, createToolRegistry } from '../mcp/server';
 import { serveStdio, type StdioSession } from '../mcp/stdio-transport';
-import { STATE_DIR_NAME, writeFileAtomic } from '../orchestrator/run-store';
+import { readStateFileSync, writeStateFile } from '../core/state-file';
+import { STATE_DIR_NAME } from '../orchestrator/run-store';
 import { EXIT, UsageError, parseArgs } from './args';
 import { StopSignals, openCliServices, type CliServices } from './cli-services';
 
@@ -41,9 +42,9 @@ function tokenFromEnv(): string | undefined {
 }
 
 /** Removes http.json only while it still names this process: a newer server may have replaced it. */
-function removeHttpInfo(file: string): void {
+function removeHttpInfo(root: string, file: string): void {
   try {
-    const info = JSON.parse(readFileSync(file, 'utf8')) as Partial<HttpInfo>;
+    const info = JSON.parse(readStateFileSync(root, file, 64 * 1024) ?? '{}') as Partial<HttpInfo>;
     if (info.pid === process.pid) unlinkSync(file);
   } catch {
     // already gone, or not ours to judge
@@ -120,7 +121,7 @@ export async function serveCommand(args: readonly string[]): Promise<number> {
       }, SHUTDOWN_LIMIT_MS);
       watchdog.unref();
       // Clients stop finding this server first, then no new call starts, then the runs end.
-      if (httpInfoFile) removeHttpInfo(httpInfoFile);
+      if (httpInfoFile) removeHttpInfo(services.workspaceRoot, httpInfoFile);
       await Promise.allSettled([stdio?.close(), httpServer?.close()]);
       await session.close();
       clearTimeout(watchdog);
@@ -138,7 +139,7 @@ export async function serveCommand(args: readonly string[]): Promise<number> {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   process.on('exit', () => {
-    if (httpInfoFile) removeHttpInfo(httpInfoFile);
+    if (httpInfoFile) removeHttpInfo(services.workspaceRoot, httpInfoFile);
   });
   if (startupSignal) {
     await stop(`${startupSignal} during start-up`);
@@ -166,7 +167,7 @@ export async function serveCommand(args: readonly string[]): Promise<number> {
     }
     httpInfoFile = path.join(services.workspaceRoot, STATE_DIR_NAME, HTTP_INFO_FILE);
     const info: HttpInfo = { url: httpServer.url, token, pid: process.pid };
-    await writeFileAtomic(httpInfoFile, `${JSON.stringify(info, null, 2)}\n`);
+    await writeStateFile(services.workspaceRoot, httpInfoFile, `${JSON.stringify(info, null, 2)}\n`);
     log(`tandem-mcp: serving MCP at ${httpServer.url} for ${where}; bearer token in ${httpInfoFile}`);
   } else {
     stdio = await serveStdio(createServer, { onClose: () => void stop('the client closed stdin') });

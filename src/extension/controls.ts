@@ -83,8 +83,11 @@ export function createControls(deps: ControlsDeps): Controls {
     const list = await allServers();
     await Promise.all(
       list.map(async (server) => {
-        await server.services.panic.engage(HUMAN, reason || 'engaged from the editor');
-        await server.services.orchestrator.cancelAll();
+        // In memory, then the runs, then the disk: an unwritable panic.json cannot keep runs going.
+        server.services.panic.engageNow(HUMAN, reason || 'engaged from the editor');
+        const cancelling = server.services.orchestrator.cancelAll();
+        await server.services.panic.persist();
+        await cancelling;
       }),
     );
     deps.log(`panic engaged by a human on ${list.length} folder(s): ${reason}`);

@@ -3,6 +3,7 @@
 // and handed to a new McpServer per session.
 import path from 'node:path';
 import { JailError, WorkspaceJail } from '../core/jail';
+import { checkStateFolders, ensureStateFolders } from '../core/state-file';
 import { cleanupIsolation, createIsolationPort } from '../orchestrator/isolation-port';
 import { Orchestrator } from '../orchestrator/orchestrator';
 import { PanicSwitch } from '../orchestrator/panic';
@@ -29,7 +30,10 @@ export interface ServicesOptions {
   trusted?: boolean;
   /** Replaces the CLI adapters (tests of the layers above use the fake adapter). */
   adapters?: Record<WorkerKind, WorkerAdapter>;
-  /** Run start-up recovery (interrupted runs, orphan processes and copies). Default true. */
+  /**
+   * Run start-up recovery (interrupted runs, orphan processes and copies). Default true in a trusted
+   * workspace; an untrusted one never gets it (its .tandem/ may have come with the repository).
+   */
   recover?: boolean;
   /** Where notices go (stderr for the CLI, the output channel in the editor). */
   log?: (line: string) => void;
@@ -57,6 +61,9 @@ export async function openServices(options: ServicesOptions): Promise<TandemServ
   const store = await RunStore.open(root);
   const panic = await PanicSwitch.open(root);
   const stateDir = path.join(root, STATE_DIR_NAME);
+  if (store.problem) options.log?.(`tandem: the run history cannot be read: ${store.problem.message}`);
+  // The adapters make their step folders under tmp/: it must be a real folder of ours, not a link out.
+  await ensureStateFolders(root, path.join(stateDir, 'tmp'));
   const base: AdapterConfig = {
     jail,
     stateDir: path.join(stateDir, 'tmp'),
@@ -77,19 +84,37 @@ export async function openServices(options: ServicesOptions): Promise<TandemServ
   };
   const workers = new WorkerRegistry((kind) => adapters[kind]);
   const isolationDir = path.join(stateDir, 'isolation');
+  // The copies' folders are removed wholesale at recovery: each must be a real folder, never a link out.
+  const checkIsolationFolders = async (): Promise<boolean> => {
+    if (!(await checkStateFolders(root, isolationDir))) return false;
+    for (const area of ['worktrees', 'copies', 'bases']) {
+      await checkStateFolders(root, path.join(isolationDir, area));
+    }
+    return true;
+  };
   const orchestrator = new Orchestrator({
     store,
     panic,
     adapters,
     workers,
-    isolation: (runId) => createIsolationPort(root, isolationDir, runId),
-    cleanupIsolation: (live) => cleanupIsolation(isolationDir, live),
+    isolation: async (runId) => {
+      await ensureStateFolders(root, isolationDir);
+      await checkIsolationFolders();
+      return createIsolationPort(root, isolationDir, runId);
+    },
+    cleanupIsolation: async (live) =>
+      (await checkIsolationFolders()) ? cleanupIsolation(isolationDir, live) : [],
     concurrency: options.concurrency ?? 4,
     ...(options.limits ? { limits: options.limits } : {}),
     ...(options.log ? { log: options.log } : {}),
   });
-  if (options.recover !== false) {
+  const trusted = options.trusted ?? true;
+  if (options.recover !== false && trusted) {
     await orchestrator.recover();
+  } else if (!trusted) {
+    options.log?.(
+      'tandem: start-up recovery waits until the workspace is trusted (it kills and removes what runs left)',
+    );
   }
   // Panic may be engaged by another process on this workspace (the CLI, another server): notice it
   // within a second and cancel what runs here too.
@@ -118,7 +143,7 @@ export async function openServices(options: ServicesOptions): Promise<TandemServ
     adapters,
     workers,
     orchestrator,
-    trusted: options.trusted ?? true,
+    trusted,
     // The adapters' own probes: the same answer worker_spawn gets (and the fakes' when they replace the CLIs).
     probe: () => Promise.all([adapters.codex.probe(), adapters.gemini.probe()]),
     async relativeCwd(requested: string): Promise<string> {

@@ -33,6 +33,7 @@ export type ToolErrorCode =
   | 'UNTRUSTED_WORKSPACE'
   | 'UNKNOWN_PLAYBOOK'
   | 'INVALID_PLAYBOOK'
+  | 'UNSAFE_STATE'
   | 'INTERNAL';
 
 export class ToolError extends Error {

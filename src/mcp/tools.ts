@@ -4,6 +4,7 @@
 // (or after an optional wait of at most 50 s) and run_wait follows it with an event cursor.
 import * as z from 'zod';
 import { JailError } from '../core/jail';
+import { StateFileError } from '../core/state-file';
 import { ExecError } from '../core/exec';
 import { OrchestratorError } from '../orchestrator/orchestrator';
 import { listPlaybooks, loadPlaybook, UnknownPlaybookError } from '../orchestrator/playbook/library';
@@ -83,7 +84,22 @@ const panicSchema = z.object({
   reason: z.string().nullable(),
   releasedBy: z.string().nullable(),
   releasedAt: z.string().nullable(),
+  persisted: z
+    .boolean()
+    .describe('False while this server holds panic in memory only: .tandem/panic.json could not be written.'),
+  persistError: z.string().nullable(),
 });
+
+/** How long panic_engage waits for the cancelled runs to record their end before it answers. */
+const PANIC_SETTLE_MS = 10_000;
+
+function panicText(panic: z.infer<typeof panicSchema>): string {
+  if (!panic.engaged) return 'Panic is not engaged.';
+  const stored = panic.persisted
+    ? ''
+    : ` It is engaged in memory only: ${panic.persistError ?? 'not persisted'}.`;
+  return `Panic is engaged by ${panic.engagedBy ?? 'unknown'}: ${panic.reason ?? 'no reason given'}.${stored}`;
+}
 
 const waitSecondsSchema = z
   .number()
@@ -188,6 +204,7 @@ export function mapError(error: unknown): ToolError | undefined {
     };
     return new ToolError(codes[error.code] ?? 'INVALID_INPUT', error.message);
   }
+  if (error instanceof StateFileError) return new ToolError('UNSAFE_STATE', error.message);
   if (error instanceof RunStoreError)
     return new ToolError(error.code === 'UNKNOWN_RUN' ? 'UNKNOWN_RUN' : 'INVALID_INPUT', error.message);
   if (error instanceof OrchestratorError) return new ToolError(error.code, error.message);
@@ -644,11 +661,15 @@ export function defineTools(registry: ToolRegistry, services: TandemServices): v
     mutating: false,
     annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
     handler: async (context, input) => {
-      const panic = await services.panic.engage(context.agentId, input.reason);
-      const cancelledRuns = await services.orchestrator.cancelAll();
+      // In memory first, then every run is aborted, and only then is the disk touched: a workspace that
+      // makes panic.json unwritable or slow cannot keep the runs going.
+      services.panic.engageNow(context.agentId, input.reason);
+      const cancelling = services.orchestrator.cancelAll(PANIC_SETTLE_MS);
+      const panic = await services.panic.persist();
+      const cancelledRuns = await cancelling;
       return {
         structured: { panic, cancelledRuns },
-        text: `Panic engaged; ${cancelledRuns} run(s) cancelled. A human must release it.`,
+        text: `Panic engaged; ${cancelledRuns} run(s) cancelled. A human must release it.${panic.persisted ? '' : ` Engaged in memory only: ${panic.persistError ?? 'not persisted'}.`}`,
       };
     },
   });
@@ -663,12 +684,7 @@ export function defineTools(registry: ToolRegistry, services: TandemServices): v
     annotations: readOnly,
     handler: async () => {
       const panic = await services.panic.reload();
-      return {
-        structured: { panic },
-        text: panic.engaged
-          ? `Panic is engaged by ${panic.engagedBy}: ${panic.reason}`
-          : 'Panic is not engaged.',
-      };
+      return { structured: { panic }, text: panicText(panic) };
     },
   });
 }

@@ -142,7 +142,12 @@ export const runRecordSchema = z.object({
   /** Whether the run's change reached the workspace. */
   applied: z.boolean(),
   /** The process that runs it, to tell a crashed owner from a live one after a restart. */
-  host: z.object({ pid: z.number().int(), startTime: z.string().nullable() }),
+  host: z.object({
+    pid: z.number().int(),
+    startTime: z.string().nullable(),
+    /** The machine's boot the process ran in (absent in older records). */
+    bootId: z.string().nullable().optional(),
+  }),
 });
 export type RunRecord = z.infer<typeof runRecordSchema>;
 

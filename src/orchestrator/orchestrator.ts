@@ -3,7 +3,7 @@
 // event and decision in the run store. Writers always work in isolated copies; a change reaches the
 // workspace only through a recorded decision.
 import path from 'node:path';
-import { findGroup, identify, isSameProcessAlive, signalTree } from '../core/exec';
+import { bootId, findGroup, identify, isSameProcessAlive, signalTree } from '../core/exec';
 import {
   parseStepRequest,
   type Role,
@@ -205,6 +205,8 @@ export class RunContext {
     });
     await this.saveSteps();
     this.orchestrator.stepChanged(this.run.id, record);
+    // Made (and checked) here, through the run store: the worker's log files then land in a real folder.
+    await this.store.ensureStepLogDir(this.run.id, index, options.name);
     const request = {
       kind: options.kind,
       role: options.role,
@@ -231,7 +233,7 @@ export class RunContext {
               type: 'step_progress',
               step: index,
               message: `${options.name}: ${options.kind} started${event.pid ? ` (pid ${event.pid})` : ''}.`,
-              data: { pid: event.pid ?? null, startTime },
+              data: { pid: event.pid ?? null, startTime, bootId: bootId() ?? null },
             })
             .then(
               () => undefined,
@@ -664,11 +666,20 @@ export class Orchestrator {
     return this.store.get(runId);
   }
 
-  /** Panic: cancel everything in flight, whoever owns it. */
-  async cancelAll(): Promise<number> {
+  /**
+   * Panic: cancels everything in flight, whoever owns it. Every run is aborted before the first await; then
+   * waits for them to record their end, at most `waitMs`. Resolves with how many were cancelled.
+   */
+  async cancelAll(waitMs = Number.POSITIVE_INFINITY): Promise<number> {
     const runs = [...this.live.values()];
     for (const run of runs) run.controller.abort();
-    await Promise.all(runs.map((run) => run.done));
+    const ended = Promise.allSettled(runs.map((run) => run.done));
+    if (!Number.isFinite(waitMs)) await ended;
+    else {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([ended, new Promise((resolve) => (timer = setTimeout(resolve, waitMs)))]);
+      clearTimeout(timer);
+    }
     return runs.length;
   }
 
@@ -703,10 +714,14 @@ export class Orchestrator {
 
   private async recoverRun(run: RunRecord): Promise<RunRecord | undefined> {
     // Alive owners include this very process (another services object on the same workspace).
-    const ownerAlive = isSameProcessAlive({
-      pid: run.host.pid,
-      startTime: run.host.startTime ?? undefined,
-    });
+    // A host recorded in another boot is gone whatever now has its pid.
+    const otherBoot = typeof run.host.bootId === 'string' && run.host.bootId !== bootId();
+    const ownerAlive =
+      !otherBoot &&
+      isSameProcessAlive({
+        pid: run.host.pid,
+        startTime: run.host.startTime ?? undefined,
+      });
     if (ownerAlive) return undefined;
     // All of them: a long run's later steps, whose processes are the likeliest to be alive, come last.
     const events = await this.store.readEvents(run.id, 0, Number.POSITIVE_INFINITY);
@@ -716,7 +731,7 @@ export class Orchestrator {
     for (const event of events) {
       const pid = event.data?.pid;
       if (event.type !== 'step_progress' || typeof pid !== 'number') continue;
-      const fate = endLeftover(pid, event.data?.startTime);
+      const fate = endLeftover(pid, event.data?.startTime, event.data?.bootId);
       if (fate === 'killed') killed += 1;
       if (fate === 'spared') spared += 1;
       if (event.step !== undefined) fates.set(event.step, fate);
@@ -797,10 +812,15 @@ type LeftoverFate = 'killed' | 'gone' | 'spared';
  * (grandchildren keep the group id) is killed member by member: only those that started no earlier than the
  * recorded leader, as older members cannot be of its making.
  */
-function endLeftover(pid: number, startTime: unknown): LeftoverFate {
+function endLeftover(pid: number, startTime: unknown, recordedBoot: unknown): LeftoverFate {
   // 0 and 1 as process groups mean "our group" and "every process": never a worker's group.
   if (!Number.isInteger(pid) || pid <= 1 || pid === process.pid) return 'spared';
   const pidAlive = isSameProcessAlive({ pid, startTime: undefined });
+  // .tandem/ may come with the repository: only a record Tandem made in this boot of this machine (its boot
+  // id, a real start time) can name a process to kill. Anything else is left alone.
+  if (!recordedThisBoot(startTime, recordedBoot)) {
+    return pidAlive || findGroup(pid).length > 0 ? 'spared' : 'gone';
+  }
   if (!pidAlive) return endOrphanedGroup(pid, startTime);
   // Compared here, not by isSameProcessAlive: where /proc is absent that one cannot tell start times apart.
   const now = identify(pid).startTime;
@@ -808,6 +828,13 @@ function endLeftover(pid: number, startTime: unknown): LeftoverFate {
   if (!isSameProcessAlive({ pid, startTime })) return endOrphanedGroup(pid, startTime);
   signalTree(pid, [{ pid, startTime }], 'SIGKILL');
   return 'killed';
+}
+
+/** True for a record with this boot's id and a start time after boot (never a missing or zero one). */
+function recordedThisBoot(startTime: unknown, recordedBoot: unknown): boolean {
+  const current = bootId();
+  const ticks = clockTicks(startTime);
+  return current !== undefined && recordedBoot === current && ticks !== undefined && ticks > 0n;
 }
 
 /** Rounds of /proc scans: a member may fork between a scan and its kill; the next scan finds the child. */

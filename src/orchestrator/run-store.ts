@@ -3,12 +3,18 @@
 // whole lines, other files are written to a temp name and renamed, so a crash leaves at worst one torn
 // last line, which is skipped. Everything written passes through the redactor.
 import { EventEmitter } from 'node:events';
-import { existsSync } from 'node:fs';
-import { appendFile, mkdir, open, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Redactor, getDefaultRedactor } from '../core/redact';
-import { identify } from '../core/exec';
+import {
+  appendStateFile,
+  ensureStateFolders,
+  readStateFile,
+  readStateRange,
+  StateFileError,
+  writeStateFile,
+} from '../core/state-file';
+import { bootId, identify } from '../core/exec';
 import {
   isFinished,
   runRecordSchema,
@@ -21,6 +27,10 @@ import {
 export const STATE_DIR_NAME = '.tandem';
 const INDEX_FILE = 'runs.jsonl';
 const INDEX_PROMPT_CHARS = 4000;
+/** Index bytes read at a time; a line longer than this (records are a few KiB) is skipped as damage. */
+const INDEX_CHUNK_BYTES = 16 * 1024 * 1024;
+/** The largest events.jsonl or other run file read back. */
+const RUN_FILE_MAX_BYTES = 64 * 1024 * 1024;
 
 export interface ListFilter {
   owner?: string;
@@ -41,19 +51,17 @@ export interface NewRun {
   workers: string[];
 }
 
-/** Writes the .tandem folder with a .gitignore that keeps all of it out of version control. */
+/**
+ * Makes the .tandem folder (a real folder, never a link) with a .gitignore that keeps all of it out of
+ * version control.
+ */
 export async function ensureStateDir(workspaceRoot: string): Promise<string> {
   const dir = path.join(workspaceRoot, STATE_DIR_NAME);
-  await mkdir(dir, { recursive: true });
+  await ensureStateFolders(workspaceRoot, dir);
   const ignore = path.join(dir, '.gitignore');
-  if (!existsSync(ignore)) await writeFileAtomic(ignore, '*\n');
+  const current = await readStateFile(workspaceRoot, ignore, { maxBytes: 4096 }).catch(() => null);
+  if (current === undefined) await writeStateFile(workspaceRoot, ignore, '*\n');
   return dir;
-}
-
-export async function writeFileAtomic(file: string, content: string): Promise<void> {
-  const temp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-  await writeFile(temp, content, { mode: 0o600 });
-  await rename(temp, file);
 }
 
 function newRunId(now: Date): string {
@@ -99,29 +107,29 @@ export class RunStore {
 
   static async open(workspaceRoot: string, options: { redactor?: Redactor } = {}): Promise<RunStore> {
     const stateDir = await ensureStateDir(workspaceRoot);
-    await mkdir(path.join(stateDir, 'runs'), { recursive: true });
+    await ensureStateFolders(workspaceRoot, path.join(stateDir, 'runs'));
     const store = new RunStore(workspaceRoot, stateDir, options.redactor ?? getDefaultRedactor());
-    await store.repairTornLine();
-    await store.refresh();
+    try {
+      await store.repairTornLine();
+      await store.refresh();
+    } catch (error) {
+      // A refused index (a link, a FIFO) keeps the server up: every call that needs it says why instead.
+      if (!(error instanceof StateFileError)) throw error;
+      store.problem = error;
+    }
     return store;
   }
 
+  /** Why the index could not be read at start-up, if it could not (it is re-read on every refresh). */
+  problem: StateFileError | undefined;
+
   /** A crash can leave a last line without its newline; end it so the next append starts clean. */
   private async repairTornLine(): Promise<void> {
-    let handle;
-    try {
-      handle = await open(this.indexPath, 'r');
-    } catch {
-      return;
-    }
-    try {
-      const { size } = await handle.stat();
-      if (size === 0) return;
-      const last = Buffer.alloc(1);
-      await handle.read(last, 0, 1, size - 1);
-      if (last[0] !== 0x0a) await appendFile(this.indexPath, '\n');
-    } finally {
-      await handle.close();
+    const tail = await readStateRange(this.workspaceRoot, this.indexPath, 0, 0);
+    if (tail === undefined || tail.size === 0) return;
+    const last = await readStateRange(this.workspaceRoot, this.indexPath, tail.size - 1, 1);
+    if (last !== undefined && last.bytes[0] !== 0x0a) {
+      await appendStateFile(this.workspaceRoot, this.indexPath, '\n');
     }
   }
 
@@ -152,26 +160,27 @@ export class RunStore {
   }
 
   private async readAppended(): Promise<void> {
-    let size: number;
-    try {
-      size = (await stat(this.indexPath)).size;
-    } catch {
-      return;
-    }
-    if (size <= this.indexOffset) return;
-    const handle = await open(this.indexPath, 'r');
-    try {
-      const length = size - this.indexOffset;
-      const buffer = Buffer.alloc(length);
-      const { bytesRead } = await handle.read(buffer, 0, length, this.indexOffset);
-      const text = buffer.subarray(0, bytesRead).toString('utf8');
+    for (;;) {
+      const read = await readStateRange(
+        this.workspaceRoot,
+        this.indexPath,
+        this.indexOffset,
+        INDEX_CHUNK_BYTES,
+      );
+      this.problem = undefined;
+      if (read === undefined || read.bytes.length === 0) return;
       // Leave a last line without its newline for the next read: it may still be being written.
-      const end = text.lastIndexOf('\n');
-      if (end === -1) return;
-      this.indexOffset += Buffer.byteLength(text.slice(0, end + 1));
-      for (const line of text.slice(0, end).split('\n')) this.ingest(line);
-    } finally {
-      await handle.close();
+      const end = read.bytes.lastIndexOf(0x0a);
+      if (end === -1) {
+        if (read.bytes.length < INDEX_CHUNK_BYTES) return;
+        // No line is this long: skip the damage up to the next newline.
+        this.indexOffset += read.bytes.length;
+        this.skippedLines += 1;
+        continue;
+      }
+      this.indexOffset += end + 1;
+      for (const line of read.bytes.subarray(0, end).toString('utf8').split('\n')) this.ingest(line);
+      if (this.indexOffset >= read.size) return;
     }
   }
 
@@ -207,7 +216,7 @@ export class RunStore {
     const clean = this.redactor.redactValue(record);
     const line = JSON.stringify(clean) + '\n';
     await this.enqueue(async () => {
-      await appendFile(this.indexPath, line, { mode: 0o600 });
+      await appendStateFile(this.workspaceRoot, this.indexPath, line);
     });
     // Our own line is now in the file; read it back with anything others appended before it.
     await this.refresh();
@@ -236,10 +245,11 @@ export class RunStore {
       outcome: null,
       decision: null,
       applied: false,
-      host: { pid: process.pid, startTime: this.host.startTime ?? null },
+      host: { pid: process.pid, startTime: this.host.startTime ?? null, bootId: bootId() ?? null },
     };
-    await mkdir(this.runDir(record.id), { recursive: true });
-    await writeFileAtomic(
+    await ensureStateFolders(this.workspaceRoot, this.runDir(record.id));
+    await writeStateFile(
+      this.workspaceRoot,
       path.join(this.runDir(record.id), 'prompt.txt'),
       this.redactor.redact(input.prompt),
     );
@@ -323,25 +333,24 @@ export class RunStore {
       const full = this.redactor.redactValue({ seq, time: new Date().toISOString(), ...event }) as RunEvent;
       const line = JSON.stringify(full) + '\n';
       try {
-        await appendFile(this.eventsPath(id), line, { mode: 0o600 });
+        await appendStateFile(this.workspaceRoot, this.eventsPath(id), line);
       } catch (error) {
         // A run whose folder is gone (damaged or hand-edited state) still gets its events written.
         if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-        await mkdir(this.runDir(id), { recursive: true });
-        await appendFile(this.eventsPath(id), line, { mode: 0o600 });
+        await ensureStateFolders(this.workspaceRoot, this.runDir(id));
+        await appendStateFile(this.workspaceRoot, this.eventsPath(id), line);
       }
       this.emitter.emit(id, full);
       return full;
     });
   }
 
+  /** A run's events after `after`; none when it has no events file. A refused file is an error. */
   async readEvents(id: string, after = 0, limit = 1000): Promise<RunEvent[]> {
-    let text: string;
-    try {
-      text = await readFile(this.eventsPath(id), 'utf8');
-    } catch {
-      return [];
-    }
+    const text = await readStateFile(this.workspaceRoot, this.eventsPath(id), {
+      maxBytes: RUN_FILE_MAX_BYTES,
+    });
+    if (text === undefined) return [];
     const events: RunEvent[] = [];
     for (const line of text.split('\n')) {
       if (line.trim() === '') continue;
@@ -382,7 +391,7 @@ export class RunStore {
       const poll = setInterval(() => {
         void this.readEvents(id, after, 1).then((events) => {
           if (events.length > 0) done();
-        });
+        }, done);
       }, 500);
       this.emitter.on(id, done);
       signal?.addEventListener('abort', done, { once: true });
@@ -395,22 +404,30 @@ export class RunStore {
     const file = path.join(this.runDir(id), name);
     const clean = this.redactor.redact(content);
     try {
-      await writeFileAtomic(file, clean);
+      await writeStateFile(this.workspaceRoot, file, clean);
     } catch (error) {
       // As for events: a run whose folder is gone (damaged state found at recovery) still gets its files.
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-      await mkdir(this.runDir(id), { recursive: true });
-      await writeFileAtomic(file, clean);
+      await ensureStateFolders(this.workspaceRoot, this.runDir(id));
+      await writeStateFile(this.workspaceRoot, file, clean);
     }
     return file;
   }
 
+  /** A file of a run folder; undefined when it is missing or refused (a link, a FIFO, too large). */
   async readRunFile(id: string, name: string): Promise<string | undefined> {
     try {
-      return await readFile(path.join(this.runDir(id), name), 'utf8');
+      return await readStateFile(this.workspaceRoot, path.join(this.runDir(id), name), {
+        maxBytes: RUN_FILE_MAX_BYTES,
+      });
     } catch {
       return undefined;
     }
+  }
+
+  /** Makes a step's log folder (every folder on the way checked) before its worker writes there. */
+  async ensureStepLogDir(id: string, index: number, name: string): Promise<string> {
+    return ensureStateFolders(this.workspaceRoot, this.stepLogDir(id, index, name));
   }
 
   stepLogDir(id: string, index: number, name: string): string {

@@ -9,7 +9,7 @@ import { appendFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { findGroup, identify } from '../../src/core/exec';
+import { bootId, findGroup, identify } from '../../src/core/exec';
 import type { RunRecord } from '../../src/orchestrator/model';
 import { RunStore } from '../../src/orchestrator/run-store';
 import { deadHost, leftRunningRecord } from '../support/dead-runs';
@@ -83,7 +83,8 @@ async function seedInterruptedRun(
     type: 'step_progress',
     step: 1,
     message: `write: codex started (pid ${worker.pid}).`,
-    data: { pid: worker.pid, startTime: worker.startTime },
+    // As the orchestrator records it: with this boot's id.
+    data: { pid: worker.pid, startTime: worker.startTime, bootId: bootId() ?? null },
   });
   return id;
 }

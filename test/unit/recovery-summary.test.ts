@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { appendFileSync, existsSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { identify } from '../../src/core/exec';
+import { bootId, identify } from '../../src/core/exec';
 import type { RunRecord, StepRecord } from '../../src/orchestrator/model';
 import { builtinPlaybook } from '../../src/orchestrator/playbook/library';
 import { resolveInputs } from '../../src/orchestrator/playbook/schema';
@@ -225,7 +225,7 @@ describe('start-up recovery writes the summary of an interrupted run', function 
       type: 'step_progress',
       step: 1,
       message: `reviewer: gemini started (pid ${pid}).`,
-      data: { pid, startTime: identify(pid).startTime ?? null },
+      data: { pid, startTime: identify(pid).startTime ?? null, bootId: bootId() ?? null },
     });
     await first.close({ keepRoot: true });
     await leftRunning(store.indexPath, { ...store.get(run.id), stepCount: 1 });

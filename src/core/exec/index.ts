@@ -4,7 +4,7 @@ export { HeadTailBuffer, CappedLogFile, type CapturedOutput, type CapturedLog } 
 export { LineSplitter, type SplitLine } from './lines';
 export { ProcessRegistry, defaultProcessRegistry, type TrackedProcess } from './registry';
 export { resolveBinary } from './resolve';
-export { findGroup, identify, isSameProcessAlive, signalTree, type ProcessIdentity } from './tree';
+export { bootId, findGroup, identify, isSameProcessAlive, signalTree, type ProcessIdentity } from './tree';
 export {
   startProcess,
   runProcess,

@@ -38,6 +38,25 @@ function readStat(pid: number): ProcStat | undefined {
   return { pid, state: fields[0] ?? '', ppid, pgid, startTime };
 }
 
+let bootIdCache: string | null | undefined;
+
+/**
+ * This boot of this machine (/proc/sys/kernel/random/boot_id); undefined where there is none. With a pid and
+ * its start time it names one process uniquely, so a record can be told apart from one made elsewhere or
+ * before a reboot (start times count from boot, and pids restart).
+ */
+export function bootId(): string | undefined {
+  if (bootIdCache === undefined) {
+    try {
+      const text = hasProc ? readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim() : '';
+      bootIdCache = /^[0-9a-f-]{32,36}$/.test(text) ? text : null;
+    } catch {
+      bootIdCache = null;
+    }
+  }
+  return bootIdCache ?? undefined;
+}
+
 export function identify(pid: number): ProcessIdentity {
   return { pid, startTime: hasProc ? readStat(pid)?.startTime : undefined };
 }

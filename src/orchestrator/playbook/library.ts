@@ -1,9 +1,11 @@
 // Where playbooks come from: the built-ins, and the user's JSON files in `.tandem/playbooks/` of the workspace.
 // Listing reports every file, a bad one with its exact problem, so a user sees why a playbook is missing; running
-// refuses a bad one with the same message. Files are reached through the workspace jail.
-import { readdir, readFile, stat } from 'node:fs/promises';
+// refuses a bad one with the same message. The folder is Tandem state a repository can ship: its files are read
+// through the state-file rules (no link followed, regular files only, bounded in size and time).
+import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { WorkspaceJail } from '../../core/jail';
+import { checkStateFolders, readStateFile } from '../../core/state-file';
 import { STATE_DIR_NAME } from '../run-store';
 import { BUILTIN_PLAYBOOKS } from './builtin';
 import {
@@ -86,6 +88,8 @@ function declaredName(text: string): string | undefined {
 
 async function readUserFiles(jail: WorkspaceJail): Promise<UserFile[]> {
   const dir = path.join(jail.root, PLAYBOOKS_DIR);
+  // A linked .tandem or playbooks folder is refused as a whole (a StateFileError the caller reports).
+  if (!(await checkStateFolders(jail.root, dir))) return [];
   let names: string[];
   try {
     names = (await readdir(dir)).filter((name) => name.endsWith('.json')).sort();
@@ -98,15 +102,9 @@ async function readUserFiles(jail: WorkspaceJail): Promise<UserFile[]> {
     const fallbackName = name.slice(0, -'.json'.length);
     let text: string | undefined;
     try {
-      // Through the jail: a playbook file (or the folder) linked to somewhere outside the workspace is refused.
-      const file = await jail.resolve(source);
-      const info = await stat(file);
-      if (info.size > MAX_PLAYBOOK_BYTES) {
-        throw new PlaybookError(source, [
-          { path: '', message: `the file is ${info.size} bytes; at most ${MAX_PLAYBOOK_BYTES}` },
-        ]);
-      }
-      text = await readFile(file, 'utf8');
+      // A link, a FIFO or an oversized file is refused without blocking (its error is listed with it).
+      text = await readStateFile(jail.root, path.join(dir, name), { maxBytes: MAX_PLAYBOOK_BYTES });
+      if (text === undefined) continue;
       const playbook = parsePlaybookText(text, source);
       if (builtins.has(playbook.name)) {
         throw new PlaybookError(source, [
