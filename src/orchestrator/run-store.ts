@@ -225,6 +225,8 @@ export class RunStore {
   }
 
   async create(input: NewRun): Promise<RunRecord> {
+    // A refused index (a link, a FIFO) is found before the run folder and its prompt are written.
+    await this.refresh();
     const now = new Date();
     const record: RunRecord = {
       id: newRunId(now),

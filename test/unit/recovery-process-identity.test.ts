@@ -61,10 +61,14 @@ async function startLeaderlessGroup(): Promise<Started> {
   return group;
 }
 
-/** Writes a run the way a server that died mid-step leaves it: running, with its step's pid recorded. */
+/**
+ * Writes a run the way a server that died mid-step leaves it: running, with its step's pid recorded. Without
+ * `planted`, as Tandem records it (this boot's id); with it, the data a repository's .tandem/ could carry.
+ */
 async function seedInterruptedRun(
   root: string,
   worker: { pid: number; startTime: string | null },
+  planted?: Record<string, unknown>,
 ): Promise<string> {
   const host = await deadHost();
   const store = await RunStore.open(root);
@@ -84,7 +88,7 @@ async function seedInterruptedRun(
     step: 1,
     message: `write: codex started (pid ${worker.pid}).`,
     // As the orchestrator records it: with this boot's id.
-    data: { pid: worker.pid, startTime: worker.startTime, bootId: bootId() ?? null },
+    data: planted ?? { pid: worker.pid, startTime: worker.startTime, bootId: bootId() ?? null },
   });
   return id;
 }
@@ -111,6 +115,67 @@ describe('start-up recovery and recorded worker processes', function () {
     harness = await openHarness({ root, recover: false });
     return harness.services.orchestrator.recover();
   }
+
+  describe('in a workspace whose .tandem/ came with the repository (issue 15)', function () {
+    it('leaves alone the groups a planted record names with a start time of "0" or none', async function () {
+      const zero = await startLeaderlessGroup();
+      const missing = await startLeaderlessGroup();
+      started.push(zero, missing);
+      // "0" would make every member of the group look no older than its leader.
+      await seedInterruptedRun(root, zero, { pid: zero.pid, startTime: '0', bootId: bootId() });
+      await seedInterruptedRun(root, missing, { pid: missing.pid, bootId: bootId() });
+      const recovered = await recover();
+      assert.equal(recovered.length, 2);
+      for (const run of recovered) {
+        assert.equal(run.status, 'interrupted');
+        assert.doesNotMatch(run.outcome ?? '', /killed/);
+      }
+      assert.equal(isProcessAlive(zero.pids[1] as number), true, 'the "0" group member was not killed');
+      assert.equal(
+        isProcessAlive(missing.pids[1] as number),
+        true,
+        'the group without a start time was not killed',
+      );
+    });
+
+    it("leaves alone a live process recorded with its right start time but another boot's id", async function () {
+      const worker = await startFixture('fork-grandchild.cjs');
+      started.push(worker);
+      const otherBoot = '00000000-0000-4000-8000-000000000000';
+      assert.notEqual(bootId(), otherBoot);
+      const id = await seedInterruptedRun(root, worker, {
+        pid: worker.pid,
+        startTime: worker.startTime,
+        bootId: otherBoot,
+      });
+      const [recovered] = await recover();
+      assert.equal(recovered?.id, id);
+      assert.doesNotMatch(recovered?.outcome ?? '', /killed/);
+      assert.equal(isProcessAlive(worker.pid), true, 'the process was not killed');
+      assert.equal(identify(worker.pid).startTime, worker.startTime);
+      assert.match(recovered?.outcome ?? '', /1 recorded pid\(s\) left alone/);
+    });
+
+    it("leaves alone a live process recorded without a boot id (not provably this machine's)", async function () {
+      const worker = await startFixture('hang.cjs');
+      started.push(worker);
+      await seedInterruptedRun(root, worker, { pid: worker.pid, startTime: worker.startTime });
+      const [recovered] = await recover();
+      assert.doesNotMatch(recovered?.outcome ?? '', /killed/);
+      assert.equal(isProcessAlive(worker.pid), true, 'the process was not killed');
+    });
+
+    it('runs no recovery at all in an untrusted workspace: the recorded worker lives, the run stays as it was', async function () {
+      const worker = await startFixture('hang.cjs');
+      started.push(worker);
+      // A record in every way as Tandem writes it: only trust may allow acting on it.
+      const id = await seedInterruptedRun(root, worker);
+      harness = await openHarness({ root, trusted: false });
+      assert.equal(harness.services.store.get(id).status, 'running');
+      assert.equal(isProcessAlive(worker.pid), true, 'the process was not killed');
+      assert.equal(identify(worker.pid).startTime, worker.startTime);
+    });
+  });
 
   it('kills a live worker group whose pid and start time both match what was recorded', async function () {
     const worker = await startFixture('fork-grandchild.cjs');

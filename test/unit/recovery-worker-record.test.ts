@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { bootId } from '../../src/core/exec';
 import type { RunEvent, StepRecord } from '../../src/orchestrator/model';
 import { openServices, type TandemServices } from '../../src/mcp/services';
 import { fixture, isGroupAlive, killQuietly } from '../support/processes';
@@ -73,6 +74,8 @@ describe("recording a worker's pid and start time", function () {
     const finished = events.findIndex((event) => event.type === 'step_finished' && event.step === 1);
     assert.ok(recorded !== -1, 'the pid was recorded');
     assert.equal(typeof events[recorded]?.data?.startTime, 'string', 'with its start time');
+    assert.equal(events[recorded]?.data?.bootId, bootId(), "and this boot's id");
+    assert.match(String(events[recorded]?.data?.bootId), /^[0-9a-f-]{32,36}$/);
     assert.ok(finished > recorded, `step_finished (#${finished}) comes after the pid record (#${recorded})`);
   });
 
