@@ -1,12 +1,13 @@
 // What every CLI adapter shares: validate the request, jail its working directory, give the step an
 // isolated home, run the CLI's command template through the safe exec helper while parsing its JSONL
 // incrementally, then classify the outcome and report what changed on disk.
-import { access, mkdir, mkdtemp, open, rm } from 'node:fs/promises';
+import { access, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { ChildEnvSpec } from '../core/env';
 import { ExecError, startProcess, type ExecResult, type ProcessRegistry } from '../core/exec';
 import type { WorkspaceJail } from '../core/jail';
 import { Redactor } from '../core/redact';
+import { readStateRange } from '../core/state-file';
 import { diffSnapshots, takeSnapshot } from './changes';
 import {
   parseStepRequest,
@@ -402,16 +403,11 @@ export class CliWorkerAdapter implements WorkerAdapter {
   }
 }
 
+/** The worker wrote it, in its step folder: a link or a FIFO put in its place is not read (or waited on). */
 async function readSmallFile(file: string, maxBytes: number): Promise<string> {
   try {
-    const handle = await open(file, 'r');
-    try {
-      const buffer = Buffer.alloc(maxBytes);
-      const { bytesRead } = await handle.read(buffer, 0, maxBytes, 0);
-      return buffer.subarray(0, bytesRead).toString('utf8').trimEnd();
-    } finally {
-      await handle.close();
-    }
+    const read = await readStateRange(path.dirname(file), file, 0, maxBytes);
+    return read === undefined ? '' : read.bytes.toString('utf8').trimEnd();
   } catch {
     return '';
   }
