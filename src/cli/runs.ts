@@ -58,7 +58,10 @@ export function renderRecord(run: RunRecord): string {
 /** The store, or undefined when the workspace never had Tandem state (nothing is created to find out). */
 async function openStore(workspaceRoot: string): Promise<RunStore | undefined> {
   if (!existsSync(path.join(workspaceRoot, STATE_DIR_NAME, 'runs.jsonl'))) return undefined;
-  return RunStore.open(workspaceRoot);
+  const store = await RunStore.open(workspaceRoot);
+  // A refused index (a link, a FIFO) is an error here, not an empty history.
+  if (store.problem) throw store.problem;
+  return store;
 }
 
 async function list(args: readonly string[]): Promise<number> {
