@@ -85,7 +85,14 @@ async function checkFolder(root: string, folder: string): Promise<boolean> {
     throw error;
   }
   if (stats.isSymbolicLink()) throw refused(root, folder, 'SYMLINK', 'is a symbolic link');
-  if (!stats.isDirectory()) throw refused(root, folder, 'NOT_FOLDER', `${kindOf(stats)}, not a folder`);
+  if (!stats.isDirectory()) {
+    throw refused(
+      root,
+      folder,
+      'NOT_FOLDER',
+      `${stats.isFile() ? 'is a file' : kindOf(stats)}, not a folder`,
+    );
+  }
   return true;
 }
 
