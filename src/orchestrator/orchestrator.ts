@@ -640,7 +640,8 @@ export class Orchestrator {
 
   /** Cancels a run and kills its processes; only its owner or the human user may. */
   async cancel(runId: string, caller: string): Promise<RunRecord> {
-    await this.store.refresh();
+    // A run of this server is known in memory: cancelling it waits on no read of the index.
+    if (!this.live.has(runId)) await this.store.refresh();
     const run = this.store.get(runId);
     if (caller !== HUMAN_CALLER && caller !== run.owner) {
       throw new OrchestratorError(
