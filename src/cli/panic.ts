@@ -40,7 +40,16 @@ export async function panicCommand(args: readonly string[]): Promise<number> {
       const parsed = parseArgs('panic engage', rest, { flags: { reason: 'value', workspace: 'value' } });
       const reason = parsed.required('reason');
       const panic = await PanicSwitch.open(parsed.directory('workspace'));
-      process.stdout.write(describePanic(await panic.engage(HUMAN_CALLER, reason)));
+      const state = await panic.engage(HUMAN_CALLER, reason);
+      // This process ends now: an engagement that is only in its memory reaches no server.
+      if (!state.persisted) {
+        process.stderr.write(
+          `tandem-mcp: panic not engaged: ${state.persistError ?? 'panic.json could not be written'}. Engage it in the editor or fix .tandem/ and try again.
+`,
+        );
+        return EXIT.failed;
+      }
+      process.stdout.write(describePanic(state));
       return EXIT.ok;
     }
     case 'release': {

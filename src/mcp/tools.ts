@@ -97,7 +97,7 @@ function panicText(panic: z.infer<typeof panicSchema>): string {
   if (!panic.engaged) return 'Panic is not engaged.';
   const stored = panic.persisted
     ? ''
-    : ` It is engaged in memory only: ${panic.persistError ?? 'not persisted'}.`;
+    : ` It holds in this server's memory only (other servers do not see it, a restart loses it): ${panic.persistError ?? 'not persisted'}.`;
   return `Panic is engaged by ${panic.engagedBy ?? 'unknown'}: ${panic.reason ?? 'no reason given'}.${stored}`;
 }
 
@@ -669,7 +669,7 @@ export function defineTools(registry: ToolRegistry, services: TandemServices): v
       const cancelledRuns = await cancelling;
       return {
         structured: { panic, cancelledRuns },
-        text: `Panic engaged; ${cancelledRuns} run(s) cancelled. A human must release it.${panic.persisted ? '' : ` Engaged in memory only: ${panic.persistError ?? 'not persisted'}.`}`,
+        text: `Panic engaged; ${cancelledRuns} run(s) cancelled. A human must release it.${panic.persisted ? '' : ` Engaged in this server's memory only (other servers do not see it, a restart loses it): ${panic.persistError ?? 'not persisted'}.`}`,
       };
     },
   });

@@ -170,7 +170,7 @@ export class PanicSwitch {
           if (this.unpersisted === pending) {
             this.unpersisted = {
               state: pending.state,
-              error: `.tandem/panic.json could not be written (${(error as Error).message}); panic holds in this server only, until a human releases it here`,
+              error: `.tandem/panic.json could not be written (${(error as Error).message})`,
             };
           }
         },

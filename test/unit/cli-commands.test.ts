@@ -507,6 +507,17 @@ describe('tandem-mcp commands without workers', function () {
       assert.deepEqual([released.engaged, released.releasedBy], [false, 'human']);
     });
 
+    it('says panic was not engaged (exit 1) when panic.json cannot be written: the CLI holds no memory', async () => {
+      mkdirSync(path.join(workspace, '.tandem', 'panic.json'), { recursive: true });
+      const engage = await cli(['panic', 'engage', '--reason', 'disk full', '--workspace', workspace]);
+      assert.equal(engage.exitCode, 1);
+      assert.equal(engage.stdout.text, '');
+      assert.match(
+        engage.stderr.text,
+        /^tandem-mcp: panic not engaged: \.tandem\/panic\.json could not be written \(.*\)\. Engage it in the editor/,
+      );
+    });
+
     it('refuses to release without --yes when there is no terminal to confirm on (exit 2)', async () => {
       await (await PanicSwitch.open(workspace)).engage('agent-a', 'stop everything');
       const result = await cli(['panic', 'release']);

@@ -180,7 +180,7 @@ describe('panic when panic.json cannot be written', function () {
       [true, false, 'agent-p'],
     );
     assert.match(answer.panic.persistError ?? '', /\.tandem\/panic\.json could not be written/);
-    assert.match(textOf(engaged as CallToolResult), /Engaged in memory only/);
+    assert.match(textOf(engaged as CallToolResult), /Engaged in this server's memory only/);
     for (const id of ids) assert.equal(harness.services.store.get(id).status, 'cancelled', id);
 
     const status = await harness.callOk('panic_status', { agentId: 'agent-a' });
