@@ -2,6 +2,7 @@
 // adapters and registry, orchestrator. Built once per workspace by `tandem-mcp serve` or the editor,
 // and handed to a new McpServer per session.
 import path from 'node:path';
+import { sweepDeadServerCgroups } from '../core/exec';
 import { JailError, WorkspaceJail } from '../core/jail';
 import { cleanupIsolation, createIsolationPort } from '../orchestrator/isolation-port';
 import { Orchestrator } from '../orchestrator/orchestrator';
@@ -90,6 +91,8 @@ export async function openServices(options: ServicesOptions): Promise<TandemServ
   });
   if (options.recover !== false) {
     await orchestrator.recover();
+    // What crashed Tandem servers on this machine left in their step cgroups (daemons included) goes too.
+    await sweepDeadServerCgroups();
   }
   // Panic may be engaged by another process on this workspace (the CLI, another server): notice it
   // within a second and cancel what runs here too.
