@@ -30,6 +30,9 @@ export class StepContainment {
   /** The value of TANDEM_STEP_ID in the step's environment. */
   readonly marker = `${serverMarker}-${nextStep++}`;
 
+  /** The step has been signalled: marked processes may still be dying. */
+  private signalled = false;
+
   private constructor(private cgroup: StepCgroup | undefined) {}
 
   /** `cgroup: false` skips the cgroup even where the machine offers one (tests of the fallback). */
@@ -60,12 +63,14 @@ export class StepContainment {
 
   /** Signals every process of the step that is still running. */
   signal(signal: NodeJS.Signals): void {
+    this.signalled = true;
     if (this.cgroup) this.cgroup.signal(signal);
     else signalTree(undefined, this.findMarked(), signal);
   }
 
   /** SIGKILL to every process of the step, synchronously (usable in a process 'exit' handler). */
   kill(): void {
+    this.signalled = true;
     if (this.cgroup) {
       this.cgroup.kill();
       return;
@@ -83,10 +88,14 @@ export class StepContainment {
     return this.cgroup ? this.cgroup.populated : this.findMarked().length > 0;
   }
 
-  /** Kills what is left and gives back the cgroup once it is empty (bounded wait). */
+  /**
+   * Kills what is left and gives back the cgroup once it is empty (bounded wait). Without a cgroup, a step
+   * that was never signalled is not scanned again: its child exited with no marked process left (see the
+   * exit check in process.ts), and only a marked process can start another.
+   */
   async release(): Promise<void> {
     if (this.cgroup) await this.cgroup.release();
-    else if (this.hasLeftovers()) this.kill();
+    else if (this.signalled && this.hasLeftovers()) this.kill();
   }
 
   private findMarked(): ReturnType<typeof findByEnvironment> {
