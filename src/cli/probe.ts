@@ -1,6 +1,6 @@
 // `tandem-mcp probe`: is each CLI installed, which version, in the tested range, how it would authenticate.
 import path from 'node:path';
-import { defaultProcessRegistry } from '../core/exec';
+import { defaultProcessRegistry, describeContainment } from '../core/exec';
 import type { ProbeResult } from '../workers/contract';
 import { buildProbeReport, probeAll } from '../workers/probe';
 import { EXIT, parseArgs } from './args';
@@ -30,6 +30,11 @@ export function describeProbe(result: ProbeResult): string {
   return lines.join('\n');
 }
 
+function describeProcessContainment(): string {
+  const { mechanism, detail } = describeContainment();
+  return `process containment: ${mechanism}\n  ${detail}`;
+}
+
 export async function probeCommand(args: readonly string[]): Promise<number> {
   const parsed = parseArgs('probe', args, {
     flags: { json: 'boolean', 'codex-path': 'value', 'gemini-path': 'value', workspace: 'value' },
@@ -53,7 +58,7 @@ export async function probeCommand(args: readonly string[]): Promise<number> {
     process.stdout.write(
       parsed.has('json')
         ? `${JSON.stringify(buildProbeReport(results), null, 2)}\n`
-        : `${results.map(describeProbe).join('\n\n')}\n`,
+        : `${[...results.map(describeProbe), describeProcessContainment()].join('\n\n')}\n`,
     );
     return EXIT.ok;
   } finally {

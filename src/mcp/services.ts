@@ -2,6 +2,7 @@
 // adapters and registry, orchestrator. Built once per workspace by `tandem-mcp serve` or the editor,
 // and handed to a new McpServer per session.
 import path from 'node:path';
+import { sweepDeadServerCgroups } from '../core/exec';
 import { JailError, WorkspaceJail } from '../core/jail';
 import { checkStateFolders, ensureStateFolders } from '../core/state-file';
 import { cleanupIsolation, createIsolationPort } from '../orchestrator/isolation-port';
@@ -111,6 +112,8 @@ export async function openServices(options: ServicesOptions): Promise<TandemServ
   const trusted = options.trusted ?? true;
   if (options.recover !== false && trusted) {
     await orchestrator.recover();
+    // What crashed Tandem servers on this machine left in their step cgroups (daemons included) goes too.
+    await sweepDeadServerCgroups();
   } else if (!trusted) {
     options.log?.(
       'tandem: start-up recovery waits until the workspace is trusted (it kills and removes what runs left)',

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import * as z from 'zod';
 import { baseEnvNames, buildChildEnv, HEADLESS_ENV, lookupEnv } from '../core/env';
-import { ExecError, resolveBinary, runProcess, type ExecResult } from '../core/exec';
+import { describeContainment, ExecError, resolveBinary, runProcess, type ExecResult } from '../core/exec';
 import { Redactor } from '../core/redact';
 import { probeResultSchema, type AuthMode, type ProbeResult, type WorkerKind } from './contract';
 
@@ -51,11 +51,20 @@ export const PROBE_SCHEMA_VERSION = 1;
 export const probeReportSchema = z.object({
   schemaVersion: z.literal(PROBE_SCHEMA_VERSION),
   clis: z.array(probeResultSchema),
+  /** How every step's processes are held, so that cancel and timeouts end daemons too (docs/probe.md). */
+  processContainment: z.object({
+    mechanism: z.enum(['cgroup', 'environment-scan', 'process-group']),
+    detail: z.string(),
+  }),
 });
 export type ProbeReport = z.infer<typeof probeReportSchema>;
 
 export function buildProbeReport(results: readonly ProbeResult[]): ProbeReport {
-  return { schemaVersion: PROBE_SCHEMA_VERSION, clis: [...results] };
+  return {
+    schemaVersion: PROBE_SCHEMA_VERSION,
+    clis: [...results],
+    processContainment: describeContainment(),
+  };
 }
 
 // ---------------------------------------------------------------------------------------------------------

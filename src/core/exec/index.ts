@@ -2,6 +2,13 @@
 export { ExecError, type ExecErrorCode } from './errors';
 export { HeadTailBuffer, CappedLogFile, type CapturedOutput, type CapturedLog } from './capture';
 export { LineSplitter, type SplitLine } from './lines';
+export { killCgroup, sweepDeadServerCgroups } from './cgroup';
+export {
+  describeContainment,
+  STEP_MARKER_ENV,
+  type ContainmentMechanism,
+  type ContainmentReport,
+} from './containment';
 export { ProcessRegistry, defaultProcessRegistry, type TrackedProcess } from './registry';
 export { resolveBinary } from './resolve';
 export { bootId, findGroup, identify, isSameProcessAlive, signalTree, type ProcessIdentity } from './tree';

@@ -1,10 +1,12 @@
 // The one way the product starts a process: argv only (never a shell), an allowlisted environment,
 // stdin closed or fed then closed, wall and idle timeouts, cancellation that ends the whole process
-// tree (SIGTERM, then SIGKILL after a grace period), and output bounded in memory and on disk.
+// tree (SIGTERM, then SIGKILL after a grace period; daemons included, see containment.ts), and output
+// bounded in memory and on disk.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { statSync } from 'node:fs';
 import { buildChildEnv, describeEnvNames, type ChildEnvSpec } from '../env';
 import { CappedLogFile, HeadTailBuffer, type CapturedOutput } from './capture';
+import { STEP_MARKER_ENV, StepContainment } from './containment';
 import { ExecError } from './errors';
 import { LineSplitter, type SplitLine } from './lines';
 import { defaultProcessRegistry, type ProcessRegistry, type TrackedProcess } from './registry';
@@ -50,6 +52,11 @@ export interface ExecOptions {
   /** Appended to the "not found" error, e.g. "Install it with: npm install -g @openai/codex". */
   installHint?: string;
   registry?: ProcessRegistry;
+  /**
+   * false: no cgroup for this process even where the machine offers one, so the fallback (the environment
+   * scan of containment.ts) holds its descendants. Only tests of that fallback set it.
+   */
+  cgroup?: boolean;
 }
 
 export type TimeoutKind = 'wall' | 'idle';
@@ -163,6 +170,7 @@ interface Limits {
 class ChildRun implements RunningProcess, TrackedProcess {
   readonly result: Promise<ExecResult>;
   private readonly child: ChildProcess | undefined;
+  private readonly containment: StepContainment | undefined;
   private readonly startedAt = new Date();
   private readonly startedMs = performance.now();
   private readonly tracked = new Map<number, ProcessIdentity>();
@@ -170,6 +178,8 @@ class ChildRun implements RunningProcess, TrackedProcess {
   private cancelled = false;
   private treeKilled = false;
   private terminating: Promise<void> | undefined;
+  /** The SIGKILL that ends a termination has gone out. */
+  private killSent = false;
   private wallTimer: NodeJS.Timeout | undefined;
   private idleTimer: NodeJS.Timeout | undefined;
   private killTimer: NodeJS.Timeout | undefined;
@@ -189,18 +199,31 @@ class ChildRun implements RunningProcess, TrackedProcess {
       // Cancelled before it began: nothing is started at all.
       this.cancelled = true;
       this.child = undefined;
+      this.containment = undefined;
       this.result = Promise.resolve(this.buildResult(null, null, undefined));
       return;
     }
-    const child = spawn(command, args, {
-      cwd: options.cwd,
-      env,
-      stdio: [options.stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
-      shell: false,
-      // A process group of its own, so the whole tree can be signalled at once.
-      detached: process.platform !== 'win32',
-      windowsHide: true,
-    });
+    const containment = StepContainment.create({ cgroup: options.cgroup !== false });
+    // Inherited by everything the step starts: how the fallback finds its daemons (containment.ts).
+    env[STEP_MARKER_ENV] = containment.marker;
+    let child: ChildProcess;
+    try {
+      child = containment.spawn(() =>
+        spawn(command, args, {
+          cwd: options.cwd,
+          env,
+          stdio: [options.stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+          shell: false,
+          // A process group of its own, so the whole tree can be signalled at once.
+          detached: process.platform !== 'win32',
+          windowsHide: true,
+        }),
+      );
+    } catch (error) {
+      void containment.release();
+      throw error;
+    }
+    this.containment = containment;
     this.child = child;
     if (child.pid !== undefined) this.tracked.set(child.pid, identify(child.pid));
     registry.add(this);
@@ -236,6 +259,7 @@ class ChildRun implements RunningProcess, TrackedProcess {
     if (pid === undefined) return;
     this.snapshotTree(pid);
     signalTree(this.groupId(), this.tracked.values(), 'SIGKILL');
+    this.containment?.kill();
   }
 
   private groupId(): number | undefined {
@@ -257,14 +281,24 @@ class ChildRun implements RunningProcess, TrackedProcess {
     this.clearActivityTimers();
     this.snapshotTree(pid);
     signalTree(this.groupId(), this.tracked.values(), 'SIGTERM');
+    this.containment?.signal('SIGTERM');
     this.terminating = new Promise((resolve) => {
       this.killTimer = setTimeout(() => {
         this.snapshotTree(pid);
         signalTree(this.groupId(), this.tracked.values(), 'SIGKILL');
+        this.containment?.kill();
+        this.killSent = true;
         resolve();
       }, this.limits.killGraceMs);
     });
     return this.terminating;
+  }
+
+  /** Something of the step still runs: in the child's process group, or held by its containment. */
+  private leftovers(): boolean {
+    const pid = this.child?.pid;
+    if (pid !== undefined && process.platform !== 'win32' && groupAlive(pid)) return true;
+    return this.containment?.hasLeftovers() ?? false;
   }
 
   private clearActivityTimers(): void {
@@ -347,7 +381,11 @@ class ChildRun implements RunningProcess, TrackedProcess {
         this.settled = true;
         this.clearActivityTimers();
         if (drainTimer) clearTimeout(drainTimer);
+        // The child is gone but something that ignored SIGTERM may not be (a daemon holds no pipe): the
+        // tree is gone only after the SIGKILL at the end of the grace period.
+        if (this.terminating && !this.killSent && this.leftovers()) await this.terminating;
         if (this.killTimer) clearTimeout(this.killTimer);
+        await this.containment?.release();
         options.signal?.removeEventListener('abort', this.abortListener);
         // Anything still holding the pipes open gets no more reading.
         child.stdout?.destroy();
@@ -374,10 +412,9 @@ class ChildRun implements RunningProcess, TrackedProcess {
         exited = true;
         exitCode = code;
         exitSignal = signal;
-        const pid = child.pid;
-        // The step is over: whatever it left running in its process group is ended too. (Its own
-        // children were reparented when it died, so only the group can still find them; one syscall.)
-        if (pid !== undefined && process.platform !== 'win32' && groupAlive(pid)) void this.killTree();
+        // The step is over: whatever it left running is ended too. (Its own children were reparented when
+        // it died, so only the group and the containment can still find them: a syscall and a read.)
+        if (this.leftovers()) void this.killTree();
         const waitMs = (this.terminating ? limits.killGraceMs : 0) + PIPE_DRAIN_AFTER_KILL_MS;
         drainTimer = setTimeout(() => void finish(), waitMs);
       });

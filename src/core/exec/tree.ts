@@ -110,6 +110,41 @@ export function findTree(rootPid: number, pgid: number): ProcessIdentity[] {
 }
 
 /**
+ * Every live process whose environment holds `name=value` exactly, found by reading /proc/<pid>/environ
+ * (the environment the process was started with, passed on to whatever it starts, through setsid and
+ * double forks alike); empty where /proc is absent. Processes of other users cannot be read and are not
+ * listed. This process is never listed.
+ */
+export function findByEnvironment(name: string, value: string): ProcessIdentity[] {
+  if (!hasProc) return [];
+  const entry = Buffer.from(`${name}=${value}\0`);
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return [];
+  }
+  const found: ProcessIdentity[] = [];
+  for (const item of entries) {
+    const pid = Number(item);
+    if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) continue;
+    let environ: Buffer;
+    try {
+      environ = readFileSync(`/proc/${pid}/environ`);
+    } catch {
+      continue;
+    }
+    // A whole entry: at the start, or right after the NUL that ends the one before.
+    let at = environ.indexOf(entry);
+    while (at > 0 && environ[at - 1] !== 0) at = environ.indexOf(entry, at + 1);
+    if (at === -1) continue;
+    const stat = readStat(pid);
+    if (stat && stat.state !== 'Z' && stat.state !== 'X') found.push({ pid, startTime: stat.startTime });
+  }
+  return found;
+}
+
+/**
  * The live members of process group `pgid` (zombies left out), from /proc/<pid>/stat field 5; empty where
  * /proc is absent. Also finds a group whose leader has exited: kill(-pgid) reaches it, but cannot tell
  * which members to spare.
