@@ -1,6 +1,6 @@
 // The MCP HTTP server alone in a fresh process, for the session bench: its RSS is then the server's own,
 // not the driving client's. Prints {url, token} as one JSON line; answers "measure" over IPC with its RSS
-// after a full garbage collection and the sessions it holds. Usage: node --expose-gc session-worker.js
+// once settled after full garbage collections, and the sessions it holds. Usage: node --expose-gc session-worker.js
 // WORKSPACE MAX_SESSIONS IDLE_SECONDS
 import { generateToken, startHttpServer } from '../src/mcp/http-transport';
 import { createServerFactory, createToolRegistry } from '../src/mcp/server';
