@@ -11,7 +11,7 @@ import type { BenchRow } from './server';
 import { round } from './stats';
 
 /** The sections of `npm run bench` (bench/run.ts), in the order they run; a whole run has all of them. */
-export const SECTIONS = ['exec', 'adapters', 'server', 'peers', 'extension'] as const;
+export const SECTIONS = ['exec', 'adapters', 'server', 'sessions', 'peers', 'extension'] as const;
 
 /** One stated target, as scripts/evidence.mjs reads it: `pass: false` is red there. */
 export interface Target {
@@ -195,6 +195,12 @@ function tandemOnly(report: BenchReport): string {
     findRow(report, 'run_list over HTTP with 100k runs p95'),
     'server section, in process',
   );
+  add(
+    'MCP HTTP: RSS growth after 10,000 abandoned sessions (cap 64, idle 30 min)',
+    findRowStarting(report, 'HTTP sessions: RSS growth after 10000 abandoned sessions'),
+    'sessions section: server in a fresh process, baseline in the same run',
+    '<= 16 MiB',
+  );
   add('open a history of 100k runs', findRow(report, 'open a store of 100k runs'), 'server section');
   add(
     'run_list filtered by status (scans all 100k), p50',
@@ -273,8 +279,9 @@ function howToRead(report: BenchReport): string {
     'gemini**, and one value stands for both; codex-mcp-server drives only codex, gemini-mcp-tool only',
     "gemini. A **target** comes from the earlier issues or from Tandem's design and is judged on Tandem",
     'only (in the comparison, all four Tandem cells must meet it); rows without one are there to compare.',
-    'The <= 2 ms and <= 16 MiB targets belong to the exec helper (Tandem only table): a server round trip',
-    'adds MCP framing and run bookkeeping on top and has no target.',
+    'The <= 2 ms and 1 GiB flood <= 16 MiB targets belong to the exec helper (Tandem only table): a server round',
+    'trip adds MCP framing and run bookkeeping on top and has no target. The abandoned-sessions <= 16 MiB target',
+    'holds with the default session cap (64) and idle time (30 min); without a cap each session keeps ~110 KiB.',
     `On ${cores} cores the p95s and concurrent wall times move by tens of percent between runs, the p50s`,
     'less, the yes/no rows and process counts not at all; the load average at the top shows other work',
     `on the machine.${peers ? ` ${peers.calls} calls per column after 3 warm-up rounds; the hang cap is ${peers.hangCapSeconds} s.` : ''}`,

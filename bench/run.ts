@@ -14,6 +14,7 @@ import { measureExtension, type ExtensionFigures } from './extension-figures';
 import { benchPeers, type PeersReport } from './peers';
 import { RESULTS_DOC, SECTIONS, writeResultsDoc, type BenchReport, type Target } from './results-doc';
 import { benchServer } from './server';
+import { benchSessions } from './sessions';
 import { percentile, round } from './stats';
 
 const ROOT = path.resolve(__dirname, '..', '..');
@@ -159,6 +160,10 @@ async function main(): Promise<void> {
       'bench: MCP server round trips, 100k-run history, dispatch overhead, 32 concurrent runs\n',
     );
     rows.push(...(await benchServer(ROOT, Math.min(CALLS, 200))));
+  }
+  if (wanted.has('sessions')) {
+    process.stderr.write('bench: 10,000 abandoned MCP HTTP sessions against a server in a fresh process\n');
+    rows.push(...(await benchSessions(ROOT)));
   }
   if (wanted.has('peers')) {
     process.stderr.write('bench: Tandem beside codex-mcp-server and gemini-mcp-tool on the same fake CLIs\n');

@@ -4,6 +4,8 @@ import { unlinkSync } from 'node:fs';
 import path from 'node:path';
 import { defaultProcessRegistry } from '../core/exec';
 import {
+  MAX_SESSIONS_SETTING,
+  MAX_SESSION_IDLE_MS,
   MIN_TOKEN_LENGTH,
   generateToken,
   startHttpServer,
@@ -62,6 +64,8 @@ export async function serveCommand(args: readonly string[]): Promise<number> {
       concurrency: 'value',
       'step-timeout': 'value',
       'idle-timeout': 'value',
+      'session-idle-timeout': 'value',
+      'max-sessions': 'value',
     },
   });
   if (!parsed.has('workspace')) throw new UsageError('serve: --workspace is required');
@@ -71,6 +75,11 @@ export async function serveCommand(args: readonly string[]): Promise<number> {
   const concurrency = parsed.int('concurrency', 1, 16);
   const stepTimeout = parsed.int('step-timeout', 1, 6 * 60 * 60);
   const idleTimeout = parsed.int('idle-timeout', 1, 60 * 60);
+  const sessionIdleTimeout = parsed.int('session-idle-timeout', 1, Math.floor(MAX_SESSION_IDLE_MS / 1000));
+  const maxSessions = parsed.int('max-sessions', 1, MAX_SESSIONS_SETTING);
+  if (!http && (sessionIdleTimeout !== undefined || maxSessions !== undefined)) {
+    throw new UsageError('serve: --session-idle-timeout and --max-sessions apply to --http only');
+  }
   const token = http ? (tokenFromEnv() ?? generateToken()) : undefined;
   const codexPath = parsed.string('codex-path');
   const geminiPath = parsed.string('gemini-path');
@@ -158,6 +167,8 @@ export async function serveCommand(args: readonly string[]): Promise<number> {
         createServer,
         token,
         ...(port === undefined ? {} : { port }),
+        ...(sessionIdleTimeout === undefined ? {} : { sessionIdleMs: sessionIdleTimeout * 1000 }),
+        ...(maxSessions === undefined ? {} : { maxSessions }),
         log,
       });
     } catch (error) {

@@ -12,6 +12,10 @@ Commands:
                 --concurrency N      worker processes at once across all runs, 1-16 (default 4)
                 --step-timeout S     seconds a worker step may run (default 900)
                 --idle-timeout S     seconds a worker may stay silent before it is stopped (default 300)
+                --session-idle-timeout S   with --http: seconds an MCP session may sit idle (no request,
+                                     no call in flight, no open stream) before it is closed (default 1800)
+                --max-sessions N     with --http: live MCP sessions at most, 1-10000 (default 64); a new one
+                                     evicts the session idle the longest
               Logs go to stderr. Stops on SIGINT/SIGTERM or when the stdio client goes away: runs are
               cancelled and every worker process is killed.
   run [--strategy S | --playbook NAME] [options] "TASK"

@@ -78,6 +78,12 @@ export async function startFolderServer(options: FolderServerOptions): Promise<F
     const http = await startHttpServer({
       createServer: onRequest ? () => observeRequests(createServer(), onRequest) : createServer,
       token,
+      ...(options.settings.mcpSessions.idleMs === undefined
+        ? {}
+        : { sessionIdleMs: options.settings.mcpSessions.idleMs }),
+      ...(options.settings.mcpSessions.maxSessions === undefined
+        ? {}
+        : { maxSessions: options.settings.mcpSessions.maxSessions }),
       log,
     });
     let closing: Promise<void> | undefined;

@@ -1,5 +1,6 @@
 // The `tandem.*` settings as the server needs them: read through a getter (the editor's configuration in the
 // extension, a plain object in tests) and checked, so a hand-edited settings.json cannot start a broken server.
+import { MAX_SESSIONS_SETTING, MAX_SESSION_IDLE_MS } from '../mcp/http-transport';
 import { modelNameSchema, stepLimitsSchema, type StepLimits, type WorkerKind } from '../workers/contract';
 
 export const SETTINGS_SECTION = 'tandem';
@@ -19,6 +20,8 @@ export interface TandemSettings {
   limits: Partial<StepLimits>;
   /** Environment variables passed to the CLIs beyond the built-in allowlist. */
   extraEnvNames: string[];
+  /** The MCP server's session lifetime, only what the user set; the rest keep the server's defaults. */
+  mcpSessions: { idleMs?: number; maxSessions?: number };
 }
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
@@ -109,6 +112,12 @@ export function readSettings(
     warn('tandem.extraEnvNames must be a list of variable names; none passed');
   }
 
+  const mcpSessions: TandemSettings['mcpSessions'] = {};
+  const idleSeconds = wholeNumberSetting(source, 'sessionIdleSeconds', 1, MAX_SESSION_IDLE_MS / 1000, warn);
+  if (idleSeconds !== undefined) mcpSessions.idleMs = idleSeconds * 1000;
+  const maxSessions = wholeNumberSetting(source, 'maxSessions', 1, MAX_SESSIONS_SETTING, warn);
+  if (maxSessions !== undefined) mcpSessions.maxSessions = maxSessions;
+
   return {
     cliPaths,
     concurrency,
@@ -116,5 +125,23 @@ export function readSettings(
     models,
     limits,
     extraEnvNames,
+    mcpSessions,
   };
+}
+
+/** A whole number within [min, max]; anything else is warned about and left to the default. */
+function wholeNumberSetting(
+  source: SettingsSource,
+  key: string,
+  min: number,
+  max: number,
+  warn: (line: string) => void,
+): number | undefined {
+  const value = source.get<unknown>(key);
+  if (value === undefined || value === null) return undefined;
+  if (typeof value === 'number' && Number.isInteger(value) && value >= min && value <= max) return value;
+  warn(
+    `tandem.${key} ${JSON.stringify(value)} is not a whole number from ${min} to ${max}; using the default`,
+  );
+  return undefined;
 }

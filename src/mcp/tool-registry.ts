@@ -6,7 +6,7 @@ import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { CallToolResult, ServerNotification, ServerRequest } from '@modelcontextprotocol/sdk/types.js';
 import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/protocol.js';
 import * as z from 'zod';
-import { HUMAN_CALLER } from '../workers/registry';
+import { HUMAN_CALLER } from '../core/ownership';
 import type { TaskOffer, TaskToolConfig } from './tasks';
 
 /** Who is calling. "human" is reserved for the person at the editor and cannot be claimed by an agent. */
@@ -17,7 +17,9 @@ export const agentIdSchema = z
     'agentId identifies the calling agent: 1-64 letters, digits or . _ : @ - (e.g. "copilot" or "claude-code:42")',
   )
   .refine((id) => id !== HUMAN_CALLER, `agentId "${HUMAN_CALLER}" is reserved for the editor user`)
-  .describe('Who is calling: a stable id of the agent, recorded as the owner of what it starts.');
+  .describe(
+    'Who is calling: a stable id of the agent, recorded as the owner of what it starts; only the owner may stop, dispatch to or cancel it. A label that keeps cooperating agents apart, not authentication.',
+  );
 
 export type ToolErrorCode =
   | 'PANIC_ENGAGED'

@@ -6,6 +6,7 @@ import * as z from 'zod';
 import { JailError } from '../core/jail';
 import { StateFileError } from '../core/state-file';
 import { ExecError } from '../core/exec';
+import { OwnershipError } from '../core/ownership';
 import { OrchestratorError } from '../orchestrator/orchestrator';
 import { listPlaybooks, loadPlaybook, UnknownPlaybookError } from '../orchestrator/playbook/library';
 import { PlaybookError, resolveInputs, type InputSpec } from '../orchestrator/playbook/schema';
@@ -192,11 +193,11 @@ function chosenModels(
 
 /** Maps the typed errors of the layers below to tool error codes. */
 export function mapError(error: unknown): ToolError | undefined {
+  if (error instanceof OwnershipError) return new ToolError('NOT_OWNER', error.message);
   if (error instanceof JailError) return new ToolError('PATH_OUTSIDE_WORKSPACE', error.message);
   if (error instanceof WorkerError) {
     const codes: Record<string, ToolErrorCode> = {
       UNKNOWN_WORKER: 'UNKNOWN_WORKER',
-      NOT_OWNER: 'NOT_OWNER',
       NOT_INSTALLED: 'NOT_INSTALLED',
       WORKER_BUSY: 'WORKER_BUSY',
       WORKER_STOPPED: 'UNKNOWN_WORKER',
@@ -380,7 +381,7 @@ export function defineTools(registry: ToolRegistry, services: TandemServices): v
     name: 'worker_stop',
     title: 'Stop a worker',
     description:
-      'Cancels the worker’s step in flight (its processes are killed) and retires it. Only its owner may stop it.',
+      'Cancels the worker’s step in flight (its processes are killed) and retires it. Only its owner (the agentId that spawned it) or the human at the editor may stop it.',
     input: { workerId: z.string().min(1).describe('Id from worker_spawn or worker_list.') },
     output: { worker: workerSchema },
     mutating: true,
@@ -395,7 +396,7 @@ export function defineTools(registry: ToolRegistry, services: TandemServices): v
     name: 'task_dispatch',
     title: 'Dispatch a task to a worker',
     description:
-      'Runs one task on a worker you spawned. A writer works in an isolated copy and its change is applied to the workspace (apply=always, the default) or kept as a patch (apply=never). Returns the run id at once, or after waitSeconds.',
+      'Runs one task on a worker you spawned (the same agentId; another agent’s worker is refused with NOT_OWNER). A writer works in an isolated copy and its change is applied to the workspace (apply=always, the default) or kept as a patch (apply=never). Returns the run id at once, or after waitSeconds.',
     input: {
       workerId: z.string().min(1).describe('Id from worker_spawn.'),
       prompt: taskSchema,
@@ -640,7 +641,8 @@ export function defineTools(registry: ToolRegistry, services: TandemServices): v
   registry.define({
     name: 'run_cancel',
     title: 'Cancel a run',
-    description: 'Cancels a run you started and kills its worker processes.',
+    description:
+      'Cancels a run you started (the same agentId; another agent’s run is refused with NOT_OWNER) and kills its worker processes.',
     input: { runId: z.string().min(1) },
     output: { run: runSchema },
     mutating: true,

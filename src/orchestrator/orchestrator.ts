@@ -4,6 +4,7 @@
 // workspace only through a recorded decision.
 import path from 'node:path';
 import { bootId, findGroup, identify, isSameProcessAlive, signalTree } from '../core/exec';
+import { assertOwner } from '../core/ownership';
 import {
   parseStepRequest,
   type Role,
@@ -15,7 +16,7 @@ import {
 } from '../workers/contract';
 import { notStartedResult } from '../workers/cli-adapter';
 import type { WorkerRegistry } from '../workers/registry';
-import { HUMAN_CALLER, WorkerError } from '../workers/registry';
+import { WorkerError } from '../workers/registry';
 import {
   changeRecordSchema,
   diffStatLine,
@@ -63,7 +64,7 @@ export interface OrchestratorOptions {
   log?: (line: string) => void;
 }
 
-export type OrchestratorErrorCode = 'PANIC_ENGAGED' | 'NOT_OWNER' | 'RUN_FINISHED' | 'RUN_ELSEWHERE';
+export type OrchestratorErrorCode = 'PANIC_ENGAGED' | 'RUN_FINISHED' | 'RUN_ELSEWHERE';
 
 export class OrchestratorError extends Error {
   constructor(
@@ -509,7 +510,9 @@ export class Orchestrator {
   async dispatch(input: DispatchInput): Promise<RunRecord> {
     await this.refuseWhenPanicking();
     const worker = this.workers.get(input.workerId);
-    // Refused before a run is recorded: a stopped worker would only fail the run's one step.
+    // Refused before a run is recorded, like a stopped worker below: the run would only fail its one step.
+    assertOwner({ kind: 'worker', id: worker.id, owner: worker.owner }, input.owner, 'dispatch a task to');
+    // A stopped worker would only fail the run's one step.
     if (worker.state === 'stopped') {
       throw new WorkerError('WORKER_STOPPED', `Worker ${worker.id} was stopped; spawn a new one.`);
     }
@@ -643,12 +646,7 @@ export class Orchestrator {
     // A run of this server is known in memory: cancelling it waits on no read of the index.
     if (!this.live.has(runId)) await this.store.refresh();
     const run = this.store.get(runId);
-    if (caller !== HUMAN_CALLER && caller !== run.owner) {
-      throw new OrchestratorError(
-        'NOT_OWNER',
-        `Run ${runId} belongs to another agent; only its owner or the human user can cancel it.`,
-      );
-    }
+    assertOwner({ kind: 'run', id: runId, owner: run.owner }, caller, 'cancel');
     const live = this.live.get(runId);
     if (!live) {
       if (isFinished(run.status)) {

@@ -2,6 +2,7 @@
 // `runStep` runs one step on a worker, `stop` cancels its in-flight step and retires it. The MCP server
 // and the extension both drive workers through this one object.
 import { randomUUID } from 'node:crypto';
+import { HUMAN_CALLER, assertOwner } from '../core/ownership';
 import {
   modelNameSchema,
   type ProbeResult,
@@ -28,7 +29,7 @@ export interface WorkerInfo {
 }
 
 export type WorkerErrorCode =
-  'NOT_INSTALLED' | 'INVALID_MODEL' | 'UNKNOWN_WORKER' | 'WORKER_BUSY' | 'WORKER_STOPPED' | 'NOT_OWNER';
+  'NOT_INSTALLED' | 'INVALID_MODEL' | 'UNKNOWN_WORKER' | 'WORKER_BUSY' | 'WORKER_STOPPED';
 
 export class WorkerError extends Error {
   constructor(
@@ -40,8 +41,7 @@ export class WorkerError extends Error {
   }
 }
 
-/** The editor's human user: may stop any worker. */
-export const HUMAN_CALLER = 'human';
+export { HUMAN_CALLER } from '../core/ownership';
 
 interface Entry {
   info: WorkerInfo;
@@ -174,12 +174,7 @@ export class WorkerRegistry {
   /** Cancels the worker's in-flight step (its process tree is killed), waits for it, and retires the worker. */
   async stop(id: string, caller: string): Promise<WorkerInfo> {
     const entry = this.entry(id);
-    if (caller !== HUMAN_CALLER && caller !== entry.info.owner) {
-      throw new WorkerError(
-        'NOT_OWNER',
-        `Worker ${id} belongs to another agent; only its owner or the human user can stop it.`,
-      );
-    }
+    assertOwner({ kind: 'worker', id, owner: entry.info.owner }, caller, 'stop');
     const wasStopped = entry.info.state === 'stopped';
     entry.info.state = 'stopped';
     if (!wasStopped) this.notify(entry.info);

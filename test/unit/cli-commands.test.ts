@@ -564,6 +564,9 @@ describe('tandem-mcp commands without workers', function () {
       ['serve', '--workspace', '.', '--concurrency', '0'],
       ['serve', '--workspace', '.', '--idle-timeout', '0'],
       ['serve', '--workspace', '.', '--step-timeout', 'soon'],
+      ['serve', '--workspace', '.', '--http', '0', '--max-sessions', '0'],
+      ['serve', '--workspace', '.', '--http', '0', '--session-idle-timeout', 'soon'],
+      ['serve', '--workspace', '.', '--max-sessions', '8'],
       ['demo', '--keep', '--clean'],
       ['demo', '--bogus'],
     ];

@@ -26,6 +26,7 @@ describe('editor settings', function () {
       models: {},
       limits: {},
       extraEnvNames: [],
+      mcpSessions: {},
     });
     assert.deepEqual(warnings, []);
   });
@@ -90,6 +91,17 @@ describe('editor settings', function () {
   it('turns the offline model on only for true', function () {
     assert.equal(read({ offlineModel: true }).settings.offlineModel, true);
     assert.equal(read({ offlineModel: 'true' }).settings.offlineModel, false);
+  });
+
+  it('turns the session settings into the HTTP server options and warns about a value out of range', function () {
+    assert.deepEqual(read({ sessionIdleSeconds: 600, maxSessions: 8 }).settings.mcpSessions, {
+      idleMs: 600_000,
+      maxSessions: 8,
+    });
+    const bad = read({ sessionIdleSeconds: 0, maxSessions: 2.5 });
+    assert.deepEqual(bad.settings.mcpSessions, {});
+    assert.match(bad.warnings.join('\n'), /tandem\.sessionIdleSeconds 0 is not a whole number from 1/);
+    assert.match(bad.warnings.join('\n'), /tandem\.maxSessions 2\.5 is not a whole number from 1 to 10000/);
   });
 
   it('refuses an env name list that is not a list', function () {

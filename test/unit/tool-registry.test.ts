@@ -6,6 +6,7 @@ import { DuplicateToolError, ToolRegistry } from '../../src/mcp/tool-registry';
 import { createToolRegistry } from '../../src/mcp/server';
 import { defineTools } from '../../src/mcp/tools';
 import {
+  callRaw,
   eventually,
   openHarness,
   type McpHarness,
@@ -104,8 +105,13 @@ describe('tool registry guardrails', function () {
         'a tool was added or removed: give it a minimal valid input in this test',
       );
 
-      // Each call has its own agentId, except that only the owner may cancel its run or stop its worker.
-      const ownerOf: Record<string, string> = { run_cancel: 'task_dispatch', worker_stop: 'worker_spawn' };
+      // Each call has its own agentId, except that only the owner may dispatch to its worker, cancel its run or
+      // stop its worker.
+      const ownerOf: Record<string, string> = {
+        task_dispatch: 'worker_spawn',
+        run_cancel: 'worker_spawn',
+        worker_stop: 'worker_spawn',
+      };
       const idFor = (name: string): string =>
         `parity-${plan.findIndex(([planned]) => planned === (ownerOf[name] ?? name))}.${ownerOf[name] ?? name}:x@y`;
       for (const [name, args] of plan) {
@@ -373,17 +379,20 @@ describe('tool registry guardrails', function () {
     });
   });
 
-  describe('ownership', function () {
-    it('lets only the owner stop a worker', async function () {
-      const workerId = workerIdOf(await harness.callOk('worker_spawn', { agentId: AGENT, kind: 'gemini' }));
-      assert.equal(await harness.callError('worker_stop', { agentId: OTHER, workerId }), 'NOT_OWNER');
-      assert.equal(harness.services.workers.get(workerId).state, 'idle');
-      const stopped = await harness.callOk('worker_stop', { agentId: AGENT, workerId });
-      assert.equal((stopped.worker as { state: string }).state, 'stopped');
-      assert.equal(harness.services.workers.get(workerId).state, 'stopped');
-    });
+  describe('ownership (the owner rule)', function () {
+    /** Every tool that takes a worker or run id, by what it does with someone else's. */
+    const ACTS_ON_OWNED = ['run_cancel', 'task_dispatch', 'worker_stop'];
+    const READS = ['run_get', 'run_wait'];
 
-    it('lets only the owner cancel a run', async function () {
+    /** The text of a refusal: the code, the owner, the rule and what to do instead. */
+    async function refusal(tool: string, args: ToolArgs): Promise<string> {
+      const result = await callRaw(harness.client, tool, args);
+      assert.equal(result.isError, true, `${tool} by ${String(args.agentId)} should have been refused`);
+      assert.equal(result._meta?.['tandem/errorCode'], 'NOT_OWNER');
+      return result.content.map((part) => (part.type === 'text' ? part.text : '')).join('');
+    }
+
+    async function startSlowRun(): Promise<string> {
       const run = runOf(
         await harness.callOk('strategy_run', {
           agentId: AGENT,
@@ -392,11 +401,109 @@ describe('tool registry guardrails', function () {
         }),
       );
       await waitForRunStatus(harness, run.id, 'running');
-      assert.equal(await harness.callError('run_cancel', { agentId: OTHER, runId: run.id }), 'NOT_OWNER');
-      assert.equal(harness.services.store.get(run.id).status, 'running');
-      const cancelled = await harness.callOk('run_cancel', { agentId: AGENT, runId: run.id });
+      return run.id;
+    }
+
+    it('classifies every tool that takes a worker or run id: acting ones are owner-only, the rest only read', function () {
+      const takesId = harness.registry
+        .list()
+        .filter((tool) => 'workerId' in tool.input || 'runId' in tool.input)
+        .map((tool) => tool.name)
+        .sort();
+      assert.deepEqual(takesId, [...ACTS_ON_OWNED, ...READS].sort());
+      for (const tool of harness.registry.list()) {
+        if (READS.includes(tool.name)) assert.equal(tool.mutating, false, tool.name);
+        if (ACTS_ON_OWNED.includes(tool.name)) {
+          assert.equal(tool.mutating, true, tool.name);
+          assert.match(tool.description, /owner|you spawned|you started/, tool.name);
+        }
+      }
+    });
+
+    it('refuses worker_stop on a foreign worker, naming its owner and the rule; the owner may stop it', async function () {
+      const workerId = workerIdOf(await harness.callOk('worker_spawn', { agentId: AGENT, kind: 'gemini' }));
+      const text = await refusal('worker_stop', { agentId: OTHER, workerId });
+      assert.match(
+        text,
+        new RegExp(`^NOT_OWNER: Worker ${workerId} belongs to agentId "${AGENT}", not "${OTHER}"`),
+      );
+      assert.match(
+        text,
+        /Owner rule: only the agent that spawned it, or the human at the editor, may stop it/,
+      );
+      assert.match(text, /worker_spawn/);
+      assert.equal(harness.services.workers.get(workerId).state, 'idle');
+      const stopped = await harness.callOk('worker_stop', { agentId: AGENT, workerId });
+      assert.equal((stopped.worker as { state: string }).state, 'stopped');
+      assert.equal(harness.services.workers.get(workerId).state, 'stopped');
+    });
+
+    it('refuses task_dispatch to a foreign worker before recording a run; the owner may dispatch', async function () {
+      const workerId = workerIdOf(await harness.callOk('worker_spawn', { agentId: AGENT, kind: 'codex' }));
+      const prompts = promptCount(harness);
+      const text = await refusal('task_dispatch', {
+        agentId: OTHER,
+        workerId,
+        prompt: 'take over',
+        role: 'reviewer',
+      });
+      assert.match(text, new RegExp(`Worker ${workerId} belongs to agentId "${AGENT}", not "${OTHER}"`));
+      assert.match(text, /may dispatch a task to it/);
+      assert.equal(promptCount(harness), prompts, 'the foreign dispatch reached the worker');
+      assert.deepEqual(harness.services.store.list({ limit: 10 }), []);
+      const own = runOf(
+        await harness.callOk('task_dispatch', {
+          agentId: AGENT,
+          workerId,
+          prompt: 'review it',
+          role: 'reviewer',
+          waitSeconds: 10,
+        }),
+      );
+      assert.equal(own.status, 'succeeded');
+    });
+
+    it('refuses run_cancel on a foreign run, naming its owner and the rule; the owner may cancel it', async function () {
+      const runId = await startSlowRun();
+      const text = await refusal('run_cancel', { agentId: OTHER, runId });
+      assert.match(text, new RegExp(`Run ${runId} belongs to agentId "${AGENT}", not "${OTHER}"`));
+      assert.match(text, /only the agent that started it, or the human at the editor, may cancel it/);
+      assert.equal(harness.services.store.get(runId).status, 'running');
+      const cancelled = await harness.callOk('run_cancel', { agentId: AGENT, runId });
       assert.equal(runOf(cancelled).status, 'cancelled');
-      assert.equal(harness.services.store.get(run.id).status, 'cancelled');
+      assert.equal(harness.services.store.get(runId).status, 'cancelled');
+    });
+
+    it('lets any agent read a foreign run (run_get, run_wait)', async function () {
+      const run = runOf(
+        await harness.callOk('strategy_run', {
+          agentId: AGENT,
+          strategy: 'single_worker',
+          prompt: 'done soon',
+          waitSeconds: 10,
+        }),
+      );
+      for (const tool of READS) {
+        const read = await harness.callOk(tool, { agentId: OTHER, runId: run.id });
+        assert.equal(runOf(read).id, run.id, tool);
+      }
+    });
+
+    it('lets the human at the editor stop, dispatch to and cancel what an agent owns', async function () {
+      const workerId = workerIdOf(await harness.callOk('worker_spawn', { agentId: AGENT, kind: 'codex' }));
+      const dispatched = await harness.registry.callTool(
+        'task_dispatch',
+        { workerId, prompt: 'check it', role: 'reviewer', waitSeconds: 10 },
+        { asHuman: true },
+      );
+      assert.notEqual(dispatched.isError, true, JSON.stringify(dispatched.content));
+      const runId = await startSlowRun();
+      const cancelled = await harness.registry.callTool('run_cancel', { runId }, { asHuman: true });
+      assert.notEqual(cancelled.isError, true, JSON.stringify(cancelled.content));
+      assert.equal(harness.services.store.get(runId).status, 'cancelled');
+      const stopped = await harness.registry.callTool('worker_stop', { workerId }, { asHuman: true });
+      assert.notEqual(stopped.isError, true, JSON.stringify(stopped.content));
+      assert.equal(harness.services.workers.get(workerId).state, 'stopped');
     });
   });
 });

@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { WorkspaceJail } from '../../src/core/jail';
+import { OwnershipError } from '../../src/core/ownership';
 import type { WorkerKind } from '../../src/workers/contract';
 import { HUMAN_CALLER, WorkerError, WorkerRegistry } from '../../src/workers/registry';
 import { FakeWorkerAdapter } from '../support/fake-adapter';
@@ -131,7 +132,11 @@ describe('worker registry', () => {
 
   it('lets only the owner or the human user stop a worker', async () => {
     const { worker } = await registry.spawn({ kind: 'codex', owner: 'agent-a' });
-    await assert.rejects(registry.stop(worker.id, 'agent-b'), isWorkerError('NOT_OWNER'));
+    await assert.rejects(
+      registry.stop(worker.id, 'agent-b'),
+      (error: unknown) =>
+        error instanceof OwnershipError && error.owner === 'agent-a' && error.caller === 'agent-b',
+    );
     assert.equal(registry.get(worker.id).state, 'idle');
     assert.equal((await registry.stop(worker.id, HUMAN_CALLER)).state, 'stopped');
   });
