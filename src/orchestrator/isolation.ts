@@ -335,6 +335,9 @@ export class Isolation {
     await git.run(this.stateDir, ['worktree', 'add', '--detach', worktree, state.commit], {
       repository: { gitDir: state.gitDir },
     });
+    // Read now, before a writer runs: the copy's `.git` file is the writer's to rewrite, and one pointing
+    // at a planted git dir would bring that dir's config and attributes back into our commands.
+    const repository = { gitDir: await worktreeAdminDir(worktree, state.gitDir), workTree: worktree };
     const dir = path.join(worktree, state.prefix);
     // A workspace subfolder with nothing but ignored files has no place in the base tree.
     await fs.promises.mkdir(dir, { recursive: true });
@@ -343,7 +346,7 @@ export class Isolation {
       label,
       backend: 'git',
       dir,
-      captureChange: () => this.captureGit(label, dir, state),
+      captureChange: () => this.captureGit(label, dir, state, repository),
       dispose: async () => {
         if (disposed) return;
         disposed = true;
@@ -354,11 +357,16 @@ export class Isolation {
     return copy;
   }
 
-  private async captureGit(label: string, dir: string, state: GitBaseState): Promise<CapturedChange> {
+  private async captureGit(
+    label: string,
+    dir: string,
+    state: GitBaseState,
+    repository: { gitDir: string; workTree: string },
+  ): Promise<CapturedChange> {
     this.assertLive();
     const { git, maxPatchBytes, excludes } = this.settings;
     // The worktree's own index, which no user command reads.
-    await addAllBut(git, dir, excludes);
+    await addAllBut(git, dir, excludes, { repository });
     const diff = [
       'diff',
       '--cached',
@@ -372,10 +380,11 @@ export class Isolation {
       '--relative',
     ];
     const where = [state.commit, '--', '.'];
-    const kinds = await git.list(dir, [...diff, '--name-status', '-z', ...where]);
-    const counts = await git.list(dir, [...diff, '--numstat', '-z', ...where]);
+    const kinds = await git.list(dir, [...diff, '--name-status', '-z', ...where], { repository });
+    const counts = await git.list(dir, [...diff, '--numstat', '-z', ...where], { repository });
     const patch = new BoundedBytes(maxPatchBytes);
     await git.run(dir, [...diff, '--binary', '--full-index', ...where], {
+      repository,
       onStdout: (chunk) => patch.push(chunk),
     });
     const files = parseGitChanges(kinds, counts);
@@ -1088,10 +1097,8 @@ async function addAllBut(
   git: GitRunner,
   cwd: string,
   excludes: readonly string[],
-  workspace?: { indexFile: string; repo: ShadowedRepo },
+  withIndex: { indexFile?: string; repository: { gitDir: string; workTree?: string } },
 ): Promise<void> {
-  const withIndex =
-    workspace === undefined ? {} : { indexFile: workspace.indexFile, ...shadowOf(workspace.repo) };
   const checked = await git.run(cwd, ['check-ignore', '--stdin', '-z'], {
     ...withIndex,
     stdin: Buffer.from(excludes.map((relative) => `${relative}\0`).join('')),
@@ -1130,7 +1137,7 @@ async function writeWorkspaceTree(
     if (errnoCode(error) !== 'ENOENT') throw error;
     await removeTree(indexFile);
   }
-  await addAllBut(git, root, excludes, { indexFile, repo });
+  await addAllBut(git, root, excludes, { indexFile, ...shadowOf(repo) });
   const tree = (await git.run(root, ['write-tree'], { indexFile, ...shadowOf(repo) })).stdout.text.trim();
   return tree;
 }
@@ -1256,6 +1263,19 @@ function parseGitChanges(nameStatus: string, numstat: string): ChangedFile[] {
   return files;
 }
 
+/** The admin dir `git worktree add` just made in our shadow repository for `worktree`. */
+async function worktreeAdminDir(worktree: string, gitDir: string): Promise<string> {
+  const pointer = await fs.promises.readFile(path.join(worktree, '.git'), 'utf8');
+  const adminDir = path.resolve(worktree, pointer.match(/^gitdir: (.+)$/m)?.[1]?.trim() ?? '');
+  if (!isWithin(path.join(gitDir, 'worktrees'), adminDir) || adminDir === path.join(gitDir, 'worktrees')) {
+    throw new IsolationError(
+      'GIT_FAILED',
+      `git made the worktree ${worktree} outside ${gitDir}; nothing runs in it.`,
+    );
+  }
+  return adminDir;
+}
+
 async function worktreeCommonDir(worktree: string): Promise<string | undefined> {
   try {
     const pointer = await fs.promises.readFile(path.join(worktree, '.git'), 'utf8');
@@ -1270,28 +1290,15 @@ async function worktreeCommonDir(worktree: string): Promise<string | undefined> 
 }
 
 /**
- * Deregisters and deletes one of our worktrees. Found through its own `.git` file, so this works without
- * knowing the workspace (orphans); a plain delete plus `worktree prune` is the fallback when git cannot.
+ * Deletes one of our worktrees, then lets its repository forget it (`worktree prune` runs no checkout, no
+ * filter and no hook). `gitDir` is our shadow repository; an orphan's is found through its `.git` file.
  */
 async function removeWorktree(git: GitRunner, worktree: string, gitDir: string | undefined): Promise<void> {
-  const commonDir = await worktreeCommonDir(worktree);
+  const commonDir = gitDir ?? (await worktreeCommonDir(worktree));
+  await removeTree(worktree);
   const cwd = path.dirname(worktree);
   if (commonDir !== undefined && (await exists(cwd))) {
-    // Twice --force: also when a writer left it dirty or locked it.
-    const removed = await git.run(
-      cwd,
-      ['--git-dir', commonDir, 'worktree', 'remove', '--force', '--force', worktree],
-      {
-        allowFailure: true,
-      },
-    );
-    if (removed.exitCode === 0 && !(await exists(worktree))) return;
-  }
-  await removeTree(worktree);
-  if (commonDir !== undefined) {
     await git.run(cwd, ['--git-dir', commonDir, 'worktree', 'prune'], { allowFailure: true });
-  } else if (gitDir !== undefined) {
-    await git.run(cwd, ['--git-dir', gitDir, 'worktree', 'prune'], { allowFailure: true });
   }
 }
 

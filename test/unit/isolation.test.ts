@@ -743,6 +743,30 @@ describe('Isolation', function () {
       assert.ok(marksLeft().includes('textconv'), marksLeft().join(', '));
     });
 
+    it("runs no program of a git dir a writer points its copy's .git file at", async () => {
+      const program = plantProgram();
+      const ws = await repositoryWith('');
+      const plantedRepo = newDir('planted');
+      await git(plantedRepo, 'init', '-q');
+      const planted = path.join(plantedRepo, '.git');
+      await git(plantedRepo, 'config', 'filter.evil.clean', `${program} clean`);
+      await git(plantedRepo, 'config', 'core.fsmonitor', `${program} fsmonitor`);
+      write(planted, 'info/attributes', '* filter=evil\n');
+      const base = await Isolation.snapshotBase(ws);
+      try {
+        const copy = await base.createCopy('writer');
+        fs.writeFileSync(path.join(copy.dir, '.git'), `gitdir: ${planted}\n`);
+        write(copy.dir, 'src/app.ts', `${APP}${HIDDEN}`);
+        const change = await copy.captureChange();
+        assert.ok(hunksOf(change.patch, 'src/app.ts').includes(`+${HIDDEN}`), change.patch);
+        assert.deepEqual(marksLeft(), []);
+        await copy.dispose();
+        assert.ok(!fs.existsSync(copy.dir));
+      } finally {
+        await base.dispose();
+      }
+    });
+
     it('shows the text of a change whose writer adds a .gitattributes that marks everything -diff', async () => {
       const ws = await repositoryWith('');
       const base = await Isolation.snapshotBase(ws);
