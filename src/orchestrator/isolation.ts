@@ -1193,15 +1193,27 @@ async function prepareShadowRepository(git: GitRunner, stateDir: string, repo: G
   const name = createHash('sha256').update(objectsDir).digest('hex').slice(0, 16);
   const gitDir = path.join(stateDir, 'repositories', `${name}.git`);
   await fs.promises.mkdir(path.dirname(gitDir), { recursive: true });
-  // An empty template: no sample hooks, no info/exclude of git's own. Idempotent on an existing one.
-  await git.run(stateDir, [
-    'init',
-    '--quiet',
-    '--bare',
-    '--template=',
-    `--object-format=${repo.objectFormat}`,
-    gitDir,
-  ]);
+  if (!(await exists(path.join(gitDir, 'HEAD')))) {
+    // Made aside and renamed into place: two runs starting at once must not both init (and lock) one dir.
+    const temp = `${gitDir}.${randomBytes(4).toString('hex')}.tmp`;
+    try {
+      // An empty template: no sample hooks, no info/exclude of git's own.
+      await git.run(stateDir, [
+        'init',
+        '--quiet',
+        '--bare',
+        '--template=',
+        `--object-format=${repo.objectFormat}`,
+        temp,
+      ]);
+      await fs.promises.rename(temp, gitDir).catch((error: unknown) => {
+        const code = errnoCode(error);
+        if (code !== 'EEXIST' && code !== 'ENOTEMPTY') throw error;
+      });
+    } finally {
+      await removeTree(temp);
+    }
+  }
   await fs.promises.mkdir(path.join(gitDir, 'info'), { recursive: true });
   await replaceFile(path.join(gitDir, 'objects', 'info', 'alternates'), `${objectsDir}\n`);
   await replaceFile(path.join(gitDir, 'info', 'attributes'), NEUTRAL_ATTRIBUTES);

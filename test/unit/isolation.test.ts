@@ -542,6 +542,22 @@ describe('Isolation', function () {
       }
     });
 
+    it('takes six bases of one repository at once, sharing one shadow repository', async () => {
+      const ws = newDir('twice');
+      await git(ws, 'init', '-q');
+      write(ws, 'a.txt', 'a\n');
+      const bases = await Promise.all(Array.from({ length: 6 }, () => Isolation.snapshotBase(ws)));
+      try {
+        const [first, second] = bases;
+        assert.ok(first && second);
+        assert.equal(fs.readdirSync(path.join(first.stateDir, 'repositories')).length, 1);
+        const copies = await Promise.all([first.createCopy('one'), second.createCopy('two')]);
+        for (const copy of copies) assert.equal(read(copy.dir, 'a.txt'), 'a\n');
+      } finally {
+        for (const base of bases) await base.dispose();
+      }
+    });
+
     it('works in a repository without any commit yet', async () => {
       const ws = newDir('fresh');
       await git(ws, 'init', '-q');
