@@ -696,6 +696,30 @@ describe('Isolation', function () {
       }
     });
 
+    it('refuses, changing nothing, a change to a file whose checkout git converted (CRLF on disk, LF stored)', async () => {
+      const ws = await repositoryWith('*.ts text eol=crlf\n');
+      // What git's own checkout with these attributes leaves on disk.
+      fs.rmSync(path.join(ws, 'src/app.ts'));
+      await git(ws, 'checkout', '--', 'src/app.ts');
+      const onDisk = fs.readFileSync(path.join(ws, 'src/app.ts'));
+      assert.ok(onDisk.includes('\r\n'));
+      // Older than the index, as after any checkout but the last second's: git trusts its stat data.
+      const past = Date.now() / 1000 - 100;
+      fs.utimesSync(path.join(ws, 'src/app.ts'), past, past);
+      await git(ws, 'update-index', '--refresh');
+      const base = await Isolation.snapshotBase(ws);
+      try {
+        const copy = await base.createCopy('writer');
+        write(copy.dir, 'src/app.ts', `${APP}${HIDDEN}`);
+        const change = await copy.captureChange();
+        // Shown and applied as stored bytes, so it cannot match the converted file: refused, not rewritten.
+        await assert.rejects(applyChange(ws, change, base), refusedWith('CONFLICT'));
+        assert.deepEqual(fs.readFileSync(path.join(ws, 'src/app.ts')), onDisk);
+      } finally {
+        await base.dispose();
+      }
+    });
+
     it('runs no program the repository config, attributes or hooks name, through isolate, write, capture and apply', async () => {
       const program = plantProgram();
       const ws = await repositoryWith('* filter=evil diff=evil\n');
