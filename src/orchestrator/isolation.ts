@@ -1161,8 +1161,8 @@ async function snapshotGit(
       allowFailure: true,
     });
     const parent = head.exitCode === 0 ? ['-p', head.stdout.text.trim()] : [];
-    // A commit object no ref points at: the worktrees' HEADs keep it alive while they exist, and git gc
-    // prunes it (after its grace period) once they are gone.
+    // A commit object no ref points at, written into the shadow repository, where no gc of the user's
+    // runs; the user's own repository gains no object.
     const commit = await git.run(
       root,
       ['commit-tree', '--no-gpg-sign', tree, ...parent, '-m', `Tandem isolation base ${label}`],
