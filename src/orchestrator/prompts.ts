@@ -66,6 +66,17 @@ function steeringLines(changedPaths: readonly string[] | undefined): string[] {
   ];
 }
 
+/** Files git shows as binary (a NUL byte is enough, even in a source file): their content is not text here. */
+function binaryLines(binaryPaths: readonly string[] | undefined): string[] {
+  if (binaryPaths === undefined || binaryPaths.length === 0) return [];
+  return [
+    '',
+    'Attention: these files are in the diff as binary data, not as text, so you cannot read what they hold.',
+    'Read them in the current directory; do not approve content you could not check:',
+    ...binaryPaths.map((file) => `- ${file}`),
+  ];
+}
+
 /** Extra instructions a playbook gives a reviewer (e.g. the plan to check the change against). */
 function focusLines(focus: string | undefined): string[] {
   return focus === undefined || focus.trim() === '' ? [] : ['', 'Also:', focus];
@@ -79,6 +90,8 @@ export function reviewerPrompt(options: {
   diffTruncated: boolean;
   /** The paths the change touches, for the steering-file call-out. */
   changedPaths?: readonly string[];
+  /** The paths the diff carries as binary. */
+  binaryPaths?: readonly string[];
   step?: string;
   focus?: string;
 }): string {
@@ -93,6 +106,7 @@ export function reviewerPrompt(options: {
     `The writer's summary:`,
     options.writerMessage || '(none)',
     ...steeringLines(options.changedPaths),
+    ...binaryLines(options.binaryPaths),
     '',
     'The change:',
     ...quotedDiff(options.diff, options.diffTruncated),
@@ -109,6 +123,8 @@ export function redteamPrompt(options: {
   diffTruncated: boolean;
   /** The paths the change touches, for the steering-file call-out. */
   changedPaths?: readonly string[];
+  /** The paths the diff carries as binary. */
+  binaryPaths?: readonly string[];
   step?: string;
   focus?: string;
 }): string {
@@ -121,6 +137,7 @@ export function redteamPrompt(options: {
     'Task:',
     options.task,
     ...steeringLines(options.changedPaths),
+    ...binaryLines(options.binaryPaths),
     '',
     'The change:',
     ...quotedDiff(options.diff, options.diffTruncated),

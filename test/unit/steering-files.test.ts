@@ -62,6 +62,14 @@ describe('steering files', function () {
     assert.ok(!reviewerPrompt({ ...options, changedPaths: ['src/a.ts'] }).includes('Attention:'));
   });
 
+  it("names the files a reviewer's diff carries as binary, whose content it cannot read there", function () {
+    const options = { task: 't', writerKind: 'codex', writerMessage: 'm', diff: 'd', diffTruncated: false };
+    const prompt = reviewerPrompt({ ...options, changedPaths: ['src/nul.js'], binaryPaths: ['src/nul.js'] });
+    assert.ok(prompt.indexOf('binary data') < prompt.indexOf('The change:'), prompt);
+    assert.match(prompt, /^- src\/nul\.js$/m);
+    assert.ok(!reviewerPrompt({ ...options, binaryPaths: [] }).includes('binary data'));
+  });
+
   describe('a writer that adds a .gitattributes marking everything -diff (git workspace, handoff)', function () {
     this.timeout(60_000);
     const ATTRIBUTES = '* -diff\n';
@@ -78,14 +86,22 @@ describe('steering files', function () {
       await testGit(root, ['add', '-A']);
       await testGit(root, ['commit', '-q', '-m', 'initial']);
       harness = await openHarness({ root });
+      const { store } = harness.services;
+      const started = await handoff(`.gitattributes content=${encodeURIComponent(ATTRIBUTES)}`);
+      reviewPrompt = await reviewPromptOf(started.id);
+      summary = JSON.parse((await store.readRunFile(started.id, 'summary.json')) ?? '{}') as typeof summary;
+      markdown = (await store.readRunFile(started.id, 'summary.md')) ?? '';
+      // The git backend made the writer's copy (its shadow repository is there).
+      assert.ok(existsSync(path.join(root, '.tandem', 'isolation', 'repositories')));
+    });
+
+    async function handoff(write: string): Promise<{ id: string }> {
       const loaded = builtinPlaybook('handoff');
       assert.ok(loaded);
-      const { orchestrator, store } = harness.services;
+      const { orchestrator } = harness.services;
       const started = await orchestrator.startPlaybook({
         owner: 'agent-auditor',
-        task:
-          `[[scenario:write path=.gitattributes content=${encodeURIComponent(ATTRIBUTES)}]] ` +
-          '[[role:reviewer verdict=approve]] Mark the files.',
+        task: `[[scenario:write path=${write}]] [[role:reviewer verdict=approve]] Do it.`,
         playbook: loaded.playbook,
         source: loaded.source,
         hash: loaded.hash,
@@ -93,18 +109,19 @@ describe('steering files', function () {
       });
       const finished = await orchestrator.finished(started.id);
       assert.equal(finished.status, 'succeeded', finished.outcome ?? '');
-      const steps = JSON.parse((await store.readRunFile(started.id, 'steps.json')) ?? '[]') as {
+      return started;
+    }
+
+    async function reviewPromptOf(runId: string): Promise<string> {
+      const { store } = harness.services;
+      const steps = JSON.parse((await store.readRunFile(runId, 'steps.json')) ?? '[]') as {
         name: string;
         role: string;
       }[];
       const review = steps.find((step) => step.role === 'reviewer');
       assert.ok(review, JSON.stringify(steps));
-      reviewPrompt = (await store.readRunFile(started.id, `prompt-${review.name}.txt`)) ?? '';
-      summary = JSON.parse((await store.readRunFile(started.id, 'summary.json')) ?? '{}') as typeof summary;
-      markdown = (await store.readRunFile(started.id, 'summary.md')) ?? '';
-      // The git backend made the writer's copy (its shadow repository is there).
-      assert.ok(existsSync(path.join(root, '.tandem', 'isolation', 'repositories')));
-    });
+      return (await store.readRunFile(runId, `prompt-${review.name}.txt`)) ?? '';
+    }
 
     after(async function () {
       await harness?.close({ keepRoot: true });
@@ -130,6 +147,13 @@ describe('steering files', function () {
 
     it('applies what the reviewer approved', async function () {
       assert.equal(await readFile(path.join(root, '.gitattributes'), 'utf8'), ATTRIBUTES);
+    });
+
+    it('names to the reviewer a source file a NUL byte turned binary, in the workspace that now has * -diff', async function () {
+      const started = await handoff(`src/run.js content=${encodeURIComponent('// \0\nrun();\n')}`);
+      const prompt = await reviewPromptOf(started.id);
+      assert.ok(prompt.includes('GIT binary patch'), 'a NUL byte makes it binary by content');
+      assert.match(prompt, /binary data, not as text[\s\S]*^- src\/run\.js$/m);
     });
   });
 });

@@ -819,6 +819,7 @@ export class PlaybookExecution {
               diff: change.patch,
               diffTruncated: change.patchTruncated,
               changedPaths: change.files.map((file) => file.path),
+              binaryPaths: change.files.filter((file) => file.binary).map((file) => file.path),
               step: name,
               ...(focus ? { focus } : {}),
             })
@@ -829,6 +830,7 @@ export class PlaybookExecution {
               diff: change.patch,
               diffTruncated: change.patchTruncated,
               changedPaths: change.files.map((file) => file.path),
+              binaryPaths: change.files.filter((file) => file.binary).map((file) => file.path),
               step: name,
               ...(focus ? { focus } : {}),
             }),
