@@ -1,8 +1,14 @@
 // Isolated copies of a workspace for writers, the change a writer made in one (measured against a base taken
 // once per run), and applying a chosen change back. Git worktrees when the workspace is a git repository and
 // git is installed, plain copies otherwise; both backends give the same types.
+//
+// The git backend never runs git inside the user's repository for anything that could start a program: a
+// shadow repository of our own under the state dir (its objects borrowed from the user's through
+// alternates) holds the bases and the worktrees, so the repository's config, hooks, fsmonitor and filters
+// are never read, and its info/attributes outranks every .gitattributes the workspace or a writer carries.
 import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { ExecError, runProcess, type ExecResult } from '../core/exec';
 import { WorkspaceJail } from '../core/jail';
@@ -190,10 +196,12 @@ export class Isolation {
     if (wanted !== 'copy') {
       const repo = await settings.git.detect(root);
       if (repo) {
-        const commit = await snapshotGit(root, stateDir, label, settings, repo);
+        const gitDir = await prepareShadowRepository(settings.git, stateDir, repo);
+        const commit = await snapshotGit(root, stateDir, label, settings, { ...repo, gitDir });
         return new Isolation('git', root, stateDir, label, commit, settings, {
           kind: 'git',
           ...repo,
+          gitDir,
           commit,
         });
       }
@@ -324,7 +332,12 @@ export class Isolation {
     }
     await fs.promises.mkdir(path.dirname(worktree), { recursive: true });
     // Detached: no branch is created, and the user's HEAD and branches are never involved.
-    await git.run(this.workspaceRoot, ['worktree', 'add', '--detach', worktree, state.commit]);
+    await git.run(this.stateDir, ['worktree', 'add', '--detach', worktree, state.commit], {
+      repository: { gitDir: state.gitDir },
+    });
+    // Read now, before a writer runs: the copy's `.git` file is the writer's to rewrite, and one pointing
+    // at a planted git dir would bring that dir's config and attributes back into our commands.
+    const repository = { gitDir: await worktreeAdminDir(worktree, state.gitDir), workTree: worktree };
     const dir = path.join(worktree, state.prefix);
     // A workspace subfolder with nothing but ignored files has no place in the base tree.
     await fs.promises.mkdir(dir, { recursive: true });
@@ -333,22 +346,27 @@ export class Isolation {
       label,
       backend: 'git',
       dir,
-      captureChange: () => this.captureGit(label, dir, state),
+      captureChange: () => this.captureGit(label, dir, state, repository),
       dispose: async () => {
         if (disposed) return;
         disposed = true;
         this.liveCopies.delete(copy);
-        await this.serial(() => removeWorktree(git, worktree, this.workspaceRoot));
+        await this.serial(() => removeWorktree(git, worktree, state.gitDir));
       },
     };
     return copy;
   }
 
-  private async captureGit(label: string, dir: string, state: GitBaseState): Promise<CapturedChange> {
+  private async captureGit(
+    label: string,
+    dir: string,
+    state: GitBaseState,
+    repository: { gitDir: string; workTree: string },
+  ): Promise<CapturedChange> {
     this.assertLive();
     const { git, maxPatchBytes, excludes } = this.settings;
     // The worktree's own index, which no user command reads.
-    await addAllBut(git, dir, excludes);
+    await addAllBut(git, dir, excludes, { repository });
     const diff = [
       'diff',
       '--cached',
@@ -362,10 +380,11 @@ export class Isolation {
       '--relative',
     ];
     const where = [state.commit, '--', '.'];
-    const kinds = await git.list(dir, [...diff, '--name-status', '-z', ...where]);
-    const counts = await git.list(dir, [...diff, '--numstat', '-z', ...where]);
+    const kinds = await git.list(dir, [...diff, '--name-status', '-z', ...where], { repository });
+    const counts = await git.list(dir, [...diff, '--numstat', '-z', ...where], { repository });
     const patch = new BoundedBytes(maxPatchBytes);
     await git.run(dir, [...diff, '--binary', '--full-index', ...where], {
+      repository,
       onStdout: (chunk) => patch.push(chunk),
     });
     const files = parseGitChanges(kinds, counts);
@@ -389,19 +408,23 @@ export class Isolation {
     const indexFile = path.join(scratch, `apply-${randomBytes(4).toString('hex')}.index`);
     let changedSinceBase: string[];
     try {
-      const tree = await writeWorkspaceTree(git, root, state.indexPath, indexFile, this.settings.excludes);
-      const out = await git.list(root, [
-        'diff',
-        '--no-renames',
-        '--no-ext-diff',
-        '--name-only',
-        '-z',
-        '--relative',
-        state.commit,
-        tree,
-        '--',
-        '.',
-      ]);
+      const tree = await writeWorkspaceTree(git, root, state, indexFile, this.settings.excludes);
+      const out = await git.list(
+        root,
+        [
+          'diff',
+          '--no-renames',
+          '--no-ext-diff',
+          '--name-only',
+          '-z',
+          '--relative',
+          state.commit,
+          tree,
+          '--',
+          '.',
+        ],
+        shadowOf(state),
+      );
       changedSinceBase = out.split('\0').filter((name) => name !== '');
     } finally {
       await removeTree(indexFile);
@@ -413,7 +436,9 @@ export class Isolation {
     // working tree only, so the user's index stays as it was.
     const prefix = state.prefix.replace(/\/$/, '');
     const args = ['apply', '--whitespace=nowarn', ...(prefix === '' ? [] : [`--directory=${prefix}`])];
+    const repository = { gitDir: state.gitDir, workTree: state.toplevel };
     const listed = await git.run(state.toplevel, [...args, '--numstat', '-z'], {
+      repository,
       stdin: patch,
       maxCaptureBytes: LIST_CAPTURE_BYTES,
       allowFailure: true,
@@ -430,7 +455,11 @@ export class Isolation {
           `${expected.length} captured; nothing was changed. ${firstLines(listed.stderr.text)}`,
       );
     }
-    const check = await git.run(state.toplevel, [...args, '--check'], { stdin: patch, allowFailure: true });
+    const check = await git.run(state.toplevel, [...args, '--check'], {
+      repository,
+      stdin: patch,
+      allowFailure: true,
+    });
     if (check.exitCode !== 0) {
       throw new IsolationError(
         'CONFLICT',
@@ -438,7 +467,7 @@ export class Isolation {
           `git said: ${firstLines(check.stderr.text)}`,
       );
     }
-    const applied = await git.run(state.toplevel, args, { stdin: patch, allowFailure: true });
+    const applied = await git.run(state.toplevel, args, { repository, stdin: patch, allowFailure: true });
     if (applied.exitCode !== 0) {
       throw new IsolationError(
         'APPLY_FAILED',
@@ -642,11 +671,26 @@ interface GitRepo {
   prefix: string;
   /** The user's index file: only ever read, to seed a temporary index. */
   indexPath: string;
+  /** The user's object store, which the shadow repository borrows from. */
+  objectsDir: string;
+  /** The user's info/exclude, copied into the shadow repository so it ignores what the user ignores. */
+  excludeFile: string;
+  objectFormat: string;
 }
 
-interface GitBaseState extends GitRepo {
+interface ShadowedRepo extends GitRepo {
+  /** Our shadow repository: every git command that reads attributes or config, or writes, runs in it. */
+  gitDir: string;
+}
+
+interface GitBaseState extends ShadowedRepo {
   kind: 'git';
   commit: string;
+}
+
+/** Where a command on the workspace runs: our shadow repository over the user's working tree. */
+function shadowOf(repo: ShadowedRepo): { repository: { gitDir: string; workTree: string } } {
+  return { repository: { gitDir: repo.gitDir, workTree: repo.toplevel } };
 }
 
 interface ManifestEntry {
@@ -901,8 +945,11 @@ class GitRunner {
       'core.splitIndex=false',
       'core.fsmonitor=false',
       'commit.gpgSign=false',
-      // A folder that never exists: no hook of the user's repository runs on our worktree commands.
+      // A folder that never exists: no hook runs, not even one a global config names.
       `core.hooksPath=${path.join(stateDir, 'no-hooks')}`,
+      // Attributes come from the shadow repository's info/attributes only (see NEUTRAL_ATTRIBUTES).
+      `core.attributesFile=${os.devNull}`,
+      'submodule.recurse=false',
       'color.ui=false',
       'diff.noprefix=false',
       'apply.ignoreWhitespace=no',
@@ -917,7 +964,18 @@ class GitRunner {
     try {
       result = await this.run(
         root,
-        ['rev-parse', '--show-toplevel', '--show-prefix', '--git-path', 'index'],
+        [
+          'rev-parse',
+          '--show-toplevel',
+          '--show-prefix',
+          '--git-path',
+          'index',
+          '--git-path',
+          'objects',
+          '--git-path',
+          'info/exclude',
+          '--show-object-format',
+        ],
         {
           allowFailure: true,
         },
@@ -927,8 +985,11 @@ class GitRunner {
       throw error;
     }
     if (result.exitCode !== 0) return undefined;
-    const [toplevel = '', prefix = '', indexPath = ''] = result.stdout.text.split('\n');
-    if (toplevel === '' || indexPath === '') return undefined;
+    const [toplevel = '', prefix = '', indexPath = '', objectsDir = '', excludeFile = '', objectFormat = ''] =
+      result.stdout.text.split('\n');
+    if (toplevel === '' || indexPath === '' || objectsDir === '' || !/^[a-z0-9]+$/.test(objectFormat)) {
+      return undefined;
+    }
     if (prefix !== '') {
       // A workspace inside a folder its enclosing repository ignores is not part of that repository's
       // content: snapshotting it with git would fail, so it gets the copy backend.
@@ -941,13 +1002,22 @@ class GitRunner {
       );
       if (ignored.exitCode === 0) return undefined;
     }
-    return { toplevel, prefix, indexPath: path.resolve(root, indexPath) };
+    return {
+      toplevel,
+      prefix,
+      indexPath: path.resolve(root, indexPath),
+      objectsDir: path.resolve(root, objectsDir),
+      excludeFile: path.resolve(root, excludeFile),
+      objectFormat,
+    };
   }
 
   async run(
     cwd: string,
     args: readonly string[],
     options: {
+      /** Our shadow repository (and the working tree it works on); default: the repository around cwd. */
+      repository?: { gitDir: string; workTree?: string };
       indexFile?: string;
       stdin?: Buffer;
       onStdout?: (chunk: Buffer) => void;
@@ -955,13 +1025,22 @@ class GitRunner {
       allowFailure?: boolean;
     } = {},
   ): Promise<ExecResult> {
+    const repository = options.repository;
+    const where =
+      repository === undefined
+        ? []
+        : [
+            `--git-dir=${repository.gitDir}`,
+            ...(repository.workTree === undefined ? [] : [`--work-tree=${repository.workTree}`]),
+          ];
     const result = await runProcess({
       command: 'git',
-      args: [...this.config, ...args],
+      args: [...this.config, ...where, ...args],
       cwd,
       env: {
         set: {
           GIT_CONFIG_NOSYSTEM: '1',
+          GIT_ATTR_NOSYSTEM: '1',
           GIT_TERMINAL_PROMPT: '0',
           // No opportunistic index refresh: read-only commands leave the user's index file alone.
           GIT_OPTIONAL_LOCKS: '0',
@@ -989,8 +1068,12 @@ class GitRunner {
   }
 
   /** A command whose whole output is needed (file lists); refuses rather than work from half a list. */
-  async list(cwd: string, args: readonly string[]): Promise<string> {
-    const result = await this.run(cwd, args, { maxCaptureBytes: LIST_CAPTURE_BYTES });
+  async list(
+    cwd: string,
+    args: readonly string[],
+    options: { repository?: { gitDir: string; workTree?: string } } = {},
+  ): Promise<string> {
+    const result = await this.run(cwd, args, { ...options, maxCaptureBytes: LIST_CAPTURE_BYTES });
     if (result.stdout.truncated) {
       throw new IsolationError(
         'TOO_LARGE',
@@ -1014,9 +1097,8 @@ async function addAllBut(
   git: GitRunner,
   cwd: string,
   excludes: readonly string[],
-  indexFile?: string,
+  withIndex: { indexFile?: string; repository: { gitDir: string; workTree?: string } },
 ): Promise<void> {
-  const withIndex = indexFile === undefined ? {} : { indexFile };
   const checked = await git.run(cwd, ['check-ignore', '--stdin', '-z'], {
     ...withIndex,
     stdin: Buffer.from(excludes.map((relative) => `${relative}\0`).join('')),
@@ -1037,10 +1119,11 @@ async function addAllBut(
 async function writeWorkspaceTree(
   git: GitRunner,
   root: string,
-  userIndex: string,
+  repo: ShadowedRepo,
   indexFile: string,
   excludes: readonly string[],
 ): Promise<string> {
+  const userIndex = repo.indexPath;
   try {
     await fs.promises.copyFile(userIndex, indexFile);
     // Git trusts cached stat data only for files older than the index file; a copy stamped "now" would
@@ -1054,8 +1137,8 @@ async function writeWorkspaceTree(
     if (errnoCode(error) !== 'ENOENT') throw error;
     await removeTree(indexFile);
   }
-  await addAllBut(git, root, excludes, indexFile);
-  const tree = (await git.run(root, ['write-tree'], { indexFile })).stdout.text.trim();
+  await addAllBut(git, root, excludes, { indexFile, ...shadowOf(repo) });
+  const tree = (await git.run(root, ['write-tree'], { indexFile, ...shadowOf(repo) })).stdout.text.trim();
   return tree;
 }
 
@@ -1064,7 +1147,7 @@ async function snapshotGit(
   stateDir: string,
   label: string,
   settings: Settings,
-  repo: GitRepo,
+  repo: ShadowedRepo,
 ): Promise<string> {
   const { git } = settings;
   const scratch = path.join(stateDir, 'bases', label);
@@ -1073,31 +1156,97 @@ async function snapshotGit(
   }
   await fs.promises.mkdir(scratch, { recursive: true });
   try {
-    const tree = await writeWorkspaceTree(
-      git,
-      root,
-      repo.indexPath,
-      path.join(scratch, 'index'),
-      settings.excludes,
-    );
+    const tree = await writeWorkspaceTree(git, root, repo, path.join(scratch, 'index'), settings.excludes);
     const head = await git.run(root, ['rev-parse', '--verify', '--quiet', 'HEAD^{commit}'], {
       allowFailure: true,
     });
     const parent = head.exitCode === 0 ? ['-p', head.stdout.text.trim()] : [];
-    // A commit object no ref points at: the worktrees' HEADs keep it alive while they exist, and git gc
-    // prunes it (after its grace period) once they are gone.
-    const commit = await git.run(root, [
-      'commit-tree',
-      '--no-gpg-sign',
-      tree,
-      ...parent,
-      '-m',
-      `Tandem isolation base ${label}`,
-    ]);
+    // A commit object no ref points at, written into the shadow repository, where no gc of the user's
+    // runs; the user's own repository gains no object.
+    const commit = await git.run(
+      root,
+      ['commit-tree', '--no-gpg-sign', tree, ...parent, '-m', `Tandem isolation base ${label}`],
+      shadowOf(repo),
+    );
     return commit.stdout.text.trim();
   } finally {
     await removeTree(scratch);
   }
+}
+
+/**
+ * Outranks every other source of attributes (info/attributes comes first), so no .gitattributes can pick a
+ * filter, a diff driver, a textconv, an end-of-line or encoding conversion, or mark a text file binary:
+ * git stores, shows and applies a file's bytes as they are, and tells binary from text by content alone.
+ * `!` (unspecified) is what a repository without attributes has; `-text` turns conversion off outright.
+ */
+const NEUTRAL_ATTRIBUTES = '* !diff !merge -text !eol !crlf !filter !ident !working-tree-encoding\n';
+const MAX_EXCLUDE_BYTES = 1024 * 1024;
+
+/**
+ * Our own bare repository for the user's repository, under the state dir: no hooks, no config of the
+ * user's repository, our info/attributes, the user's objects through alternates. New objects (bases,
+ * untracked files) are written here, so the user's repository is only ever read.
+ */
+async function prepareShadowRepository(git: GitRunner, stateDir: string, repo: GitRepo): Promise<string> {
+  const objectsDir = await fs.promises.realpath(repo.objectsDir);
+  const name = createHash('sha256').update(objectsDir).digest('hex').slice(0, 16);
+  const gitDir = path.join(stateDir, 'repositories', `${name}.git`);
+  await fs.promises.mkdir(path.dirname(gitDir), { recursive: true });
+  if (!(await exists(path.join(gitDir, 'HEAD')))) {
+    // Made aside and renamed into place: two runs starting at once must not both init (and lock) one dir.
+    const temp = `${gitDir}.${randomBytes(4).toString('hex')}.tmp`;
+    try {
+      // An empty template: no sample hooks, no info/exclude of git's own.
+      await git.run(stateDir, [
+        'init',
+        '--quiet',
+        '--bare',
+        '--template=',
+        `--object-format=${repo.objectFormat}`,
+        temp,
+      ]);
+      await fs.promises.rename(temp, gitDir).catch((error: unknown) => {
+        const code = errnoCode(error);
+        if (code !== 'EEXIST' && code !== 'ENOTEMPTY') throw error;
+      });
+    } finally {
+      await removeTree(temp);
+    }
+  }
+  await fs.promises.mkdir(path.join(gitDir, 'info'), { recursive: true });
+  await replaceFile(path.join(gitDir, 'objects', 'info', 'alternates'), `${objectsDir}\n`);
+  await replaceFile(path.join(gitDir, 'info', 'attributes'), NEUTRAL_ATTRIBUTES);
+  await replaceFile(path.join(gitDir, 'info', 'exclude'), await readExcludeFile(repo.excludeFile));
+  return gitDir;
+}
+
+/** The user's info/exclude when it is a regular file of sane size; ignore patterns only, never a program. */
+async function readExcludeFile(file: string): Promise<string> {
+  let handle: fs.promises.FileHandle;
+  try {
+    // O_NONBLOCK: a FIFO planted in its place does not hang the open.
+    handle = await fs.promises.open(
+      file,
+      fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK,
+    );
+  } catch {
+    return '';
+  }
+  try {
+    const stat = await handle.stat();
+    if (!stat.isFile() || stat.size > MAX_EXCLUDE_BYTES) return '';
+    return await handle.readFile('utf8');
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Writes beside the target, then renames: two runs preparing the same shadow never see half a file. */
+async function replaceFile(target: string, content: string): Promise<void> {
+  const temp = `${target}.${randomBytes(4).toString('hex')}.tmp`;
+  await fs.promises.writeFile(temp, content);
+  await fs.promises.rename(temp, target);
 }
 
 function parseGitChanges(nameStatus: string, numstat: string): ChangedFile[] {
@@ -1126,6 +1275,19 @@ function parseGitChanges(nameStatus: string, numstat: string): ChangedFile[] {
   return files;
 }
 
+/** The admin dir `git worktree add` just made in our shadow repository for `worktree`. */
+async function worktreeAdminDir(worktree: string, gitDir: string): Promise<string> {
+  const pointer = await fs.promises.readFile(path.join(worktree, '.git'), 'utf8');
+  const adminDir = path.resolve(worktree, pointer.match(/^gitdir: (.+)$/m)?.[1]?.trim() ?? '');
+  if (!isWithin(path.join(gitDir, 'worktrees'), adminDir) || adminDir === path.join(gitDir, 'worktrees')) {
+    throw new IsolationError(
+      'GIT_FAILED',
+      `git made the worktree ${worktree} outside ${gitDir}; nothing runs in it.`,
+    );
+  }
+  return adminDir;
+}
+
 async function worktreeCommonDir(worktree: string): Promise<string | undefined> {
   try {
     const pointer = await fs.promises.readFile(path.join(worktree, '.git'), 'utf8');
@@ -1140,28 +1302,15 @@ async function worktreeCommonDir(worktree: string): Promise<string | undefined> 
 }
 
 /**
- * Deregisters and deletes one of our worktrees. Found through its own `.git` file, so this works without
- * knowing the workspace (orphans); a plain delete plus `worktree prune` is the fallback when git cannot.
+ * Deletes one of our worktrees, then lets its repository forget it (`worktree prune` runs no checkout, no
+ * filter and no hook). `gitDir` is our shadow repository; an orphan's is found through its `.git` file.
  */
-async function removeWorktree(git: GitRunner, worktree: string, repoDir: string | undefined): Promise<void> {
-  const commonDir = await worktreeCommonDir(worktree);
+async function removeWorktree(git: GitRunner, worktree: string, gitDir: string | undefined): Promise<void> {
+  const commonDir = gitDir ?? (await worktreeCommonDir(worktree));
+  await removeTree(worktree);
   const cwd = path.dirname(worktree);
   if (commonDir !== undefined && (await exists(cwd))) {
-    // Twice --force: also when a writer left it dirty or locked it.
-    const removed = await git.run(
-      cwd,
-      ['--git-dir', commonDir, 'worktree', 'remove', '--force', '--force', worktree],
-      {
-        allowFailure: true,
-      },
-    );
-    if (removed.exitCode === 0 && !(await exists(worktree))) return;
-  }
-  await removeTree(worktree);
-  if (commonDir !== undefined) {
     await git.run(cwd, ['--git-dir', commonDir, 'worktree', 'prune'], { allowFailure: true });
-  } else if (repoDir !== undefined) {
-    await git.run(repoDir, ['worktree', 'prune'], { allowFailure: true });
   }
 }
 

@@ -79,6 +79,8 @@ export const changeRecordSchema = z.object({
       deletions: z.number().int().nonnegative(),
     }),
   ),
+  /** Files of the change that steer git, an agent CLI, Tandem, an editor or a tool (steering-files.ts). */
+  steeringFiles: z.array(z.object({ path: z.string(), reason: z.string() })).default([]),
   /** File in the run folder holding the patch. */
   patchFile: z.string().nullable(),
   patchTruncated: z.boolean(),

@@ -38,6 +38,7 @@ import { resolveInputs, type Resilience, type Step } from './playbook/schema';
 import { parseReview, writerPrompt } from './prompts';
 import type { CapturedChange, IsolatedCopy, Isolation } from './isolation';
 import { DispatchQueue } from './queue';
+import { steeringFiles } from './steering-files';
 import type { RunStore } from './run-store';
 import { SUMMARY_SCHEMA_VERSION, renderSummaryMarkdown, type ChangeRecord, type RunSummary } from './summary';
 
@@ -338,6 +339,7 @@ export class RunContext {
         insertions,
         deletions,
       })),
+      steeringFiles: steeringFiles(change.files.map((file) => file.path)),
       patchFile,
       patchTruncated: change.patchTruncated,
       applied: false,

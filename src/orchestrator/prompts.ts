@@ -2,6 +2,7 @@
 // Every prompt starts with a fixed role line so the output can be traced (and the offline model can
 // answer by role); the user's task is quoted, never interpreted.
 import { findingSchema, severityRank, type Finding, type Verdict } from './model';
+import { steeringFiles } from './steering-files';
 import type { Role } from '../workers/contract';
 
 /** The most of a diff put into a reviewer's prompt; beyond it the reviewer reads the files in its copy. */
@@ -50,6 +51,32 @@ export function plannerPrompt(task: string, step = 'plan'): string {
   ].join('\n');
 }
 
+/**
+ * Names every steering file the change touches, ahead of the diff: an edit to one can change what runs
+ * later or what git shows, so it needs a reviewer's attention even when its diff looks harmless.
+ */
+function steeringLines(changedPaths: readonly string[] | undefined): string[] {
+  const found = steeringFiles(changedPaths ?? []);
+  if (found.length === 0) return [];
+  return [
+    '',
+    'Attention: the change touches files that steer git, an agent, an editor or a tool rather than being',
+    'program code. Check each one for what it makes run, load or hide:',
+    ...found.map((file) => `- ${file.path}: ${file.reason}`),
+  ];
+}
+
+/** Files git shows as binary (a NUL byte is enough, even in a source file): their content is not text here. */
+function binaryLines(binaryPaths: readonly string[] | undefined): string[] {
+  if (binaryPaths === undefined || binaryPaths.length === 0) return [];
+  return [
+    '',
+    'Attention: these files are in the diff as binary data, not as text, so you cannot read what they hold.',
+    'Read them in the current directory; do not approve content you could not check:',
+    ...binaryPaths.map((file) => `- ${file}`),
+  ];
+}
+
 /** Extra instructions a playbook gives a reviewer (e.g. the plan to check the change against). */
 function focusLines(focus: string | undefined): string[] {
   return focus === undefined || focus.trim() === '' ? [] : ['', 'Also:', focus];
@@ -61,6 +88,10 @@ export function reviewerPrompt(options: {
   writerMessage: string;
   diff: string;
   diffTruncated: boolean;
+  /** The paths the change touches, for the steering-file call-out. */
+  changedPaths?: readonly string[];
+  /** The paths the diff carries as binary. */
+  binaryPaths?: readonly string[];
   step?: string;
   focus?: string;
 }): string {
@@ -74,6 +105,8 @@ export function reviewerPrompt(options: {
     '',
     `The writer's summary:`,
     options.writerMessage || '(none)',
+    ...steeringLines(options.changedPaths),
+    ...binaryLines(options.binaryPaths),
     '',
     'The change:',
     ...quotedDiff(options.diff, options.diffTruncated),
@@ -88,6 +121,10 @@ export function redteamPrompt(options: {
   writerKind: string;
   diff: string;
   diffTruncated: boolean;
+  /** The paths the change touches, for the steering-file call-out. */
+  changedPaths?: readonly string[];
+  /** The paths the diff carries as binary. */
+  binaryPaths?: readonly string[];
   step?: string;
   focus?: string;
 }): string {
@@ -99,6 +136,8 @@ export function redteamPrompt(options: {
     '',
     'Task:',
     options.task,
+    ...steeringLines(options.changedPaths),
+    ...binaryLines(options.binaryPaths),
     '',
     'The change:',
     ...quotedDiff(options.diff, options.diffTruncated),

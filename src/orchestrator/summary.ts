@@ -123,6 +123,13 @@ export function renderSummaryMarkdown(summary: RunSummary): string {
         `| ${change.label} | ${change.stats.files} | ${change.stats.insertions} | ${change.stats.deletions} | ${change.applied ? 'yes' : 'no'} | ${change.patchFile ?? '-'}${change.patchTruncated ? ' (cut)' : ''} |`,
       );
     }
+    const steering = changes.flatMap((change) =>
+      change.steeringFiles.map((file) => `- ${change.label}: \`${file.path}\` — ${cell(file.reason)}`),
+    );
+    if (steering.length > 0) {
+      // Ahead of the file list: these decide what runs or what git shows, not what the program does.
+      lines.push('', '### Files that steer git, an agent or a tool', '', ...steering);
+    }
     lines.push('');
     for (const change of changes) {
       for (const file of change.files) {

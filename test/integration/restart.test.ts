@@ -163,8 +163,13 @@ describe('a server killed mid-run', function () {
       assert.equal(left.length, 1, 'the writer worktree was left');
       assert.ok(left[0]?.includes(runId), `the worktree is the run's (${left[0]})`);
       assert.equal(existsSync(path.join(root, '.tandem', 'isolation', 'copies')), false, 'no plain copy');
-      const before = await git(root, 'worktree', 'list', '--porcelain');
+      // Worktrees belong to the shadow repository under the state dir, never to the user's.
+      const shadows = path.join(root, '.tandem', 'isolation', 'repositories');
+      const shadow = path.join(shadows, readdirSync(shadows)[0] ?? '');
+      const before = await git(root, `--git-dir=${shadow}`, 'worktree', 'list', '--porcelain');
       assert.ok(before.includes(`worktree ${left[0]}\n`), `git lists the run's worktree:\n${before}`);
+      const user = await git(root, 'worktree', 'list', '--porcelain');
+      assert.equal(user.match(/^worktree /gm)?.length, 1, `only the user's own worktree:\n${user}`);
 
       const restarted = await openServices({
         workspaceRoot: root,
@@ -176,9 +181,9 @@ describe('a server killed mid-run', function () {
         assert.match(run.outcome ?? '', /; 1 leftover process group\(s\) killed\.$/);
         assert.deepEqual(await waitUntilGone([workerPid], 5000), []);
         assert.equal(isGroupAlive(workerPid), false, 'the worker and its grandchild were killed');
-        const after = await git(root, 'worktree', 'list', '--porcelain');
+        const after = await git(root, `--git-dir=${shadow}`, 'worktree', 'list', '--porcelain');
         assert.equal(after.includes(runId), false, `git no longer lists the run's worktree:\n${after}`);
-        assert.equal(after.match(/^worktree /gm)?.length, 1, 'only the main worktree is left');
+        assert.equal(after.match(/^worktree /gm)?.length, 1, 'only the bare shadow itself is left');
         assert.equal(existsSync(left[0] as string), false, 'its folder is gone');
         assert.deepEqual(readdirSync(worktreesDir), []);
       } finally {

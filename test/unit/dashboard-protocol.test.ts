@@ -113,6 +113,7 @@ function change(overrides: Partial<ChangeRecord> = {}): ChangeRecord {
     label: 'write',
     stats: { files: 1, insertions: 10, deletions: 2 },
     files: [{ path: 'README.md', change: 'added', insertions: 10, deletions: 2 }],
+    steeringFiles: [],
     patchFile: 'changes-write.patch',
     patchTruncated: false,
     applied: true,
@@ -1000,7 +1001,10 @@ describe('dashboard state builder', () => {
       { severity: 'high', title: 'Missing license', detail: '', file: 'README.md' },
     ]);
     assert.deepEqual(detail.decisions, [{ time: at(560), message: 'applied write' }]);
-    assert.deepEqual(detail.changes, [change()]);
+    // The dashboard does not show steering files yet; summary.md and the reviewer's prompt do.
+    const { steeringFiles, ...shown } = change();
+    assert.deepEqual(steeringFiles, []);
+    assert.deepEqual(detail.changes, [shown]);
     assert.deepEqual(detail.inputs, [
       { name: 'writer', value: '"codex"' },
       { name: 'rounds', value: '1' },

