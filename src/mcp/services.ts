@@ -88,7 +88,7 @@ export async function openServices(options: ServicesOptions): Promise<TandemServ
   // The copies' folders are removed wholesale at recovery: each must be a real folder, never a link out.
   const checkIsolationFolders = async (): Promise<boolean> => {
     if (!(await checkStateFolders(root, isolationDir))) return false;
-    for (const area of ['worktrees', 'copies', 'bases']) {
+    for (const area of ['worktrees', 'copies', 'bases', 'repositories']) {
       await checkStateFolders(root, path.join(isolationDir, area));
     }
     return true;

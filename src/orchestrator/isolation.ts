@@ -1215,10 +1215,27 @@ async function prepareShadowRepository(git: GitRunner, stateDir: string, repo: G
     }
   }
   await fs.promises.mkdir(path.join(gitDir, 'info'), { recursive: true });
+  // A shadow found in place may have been planted with the repository (a shipped .tandem/): its config and
+  // hooks are rewritten to ours every time, so nothing in it can name a program for a git call.
+  await replaceFile(path.join(gitDir, 'config'), shadowConfig(repo.objectFormat));
+  await removeTree(path.join(gitDir, 'hooks'));
   await replaceFile(path.join(gitDir, 'objects', 'info', 'alternates'), `${objectsDir}\n`);
   await replaceFile(path.join(gitDir, 'info', 'attributes'), NEUTRAL_ATTRIBUTES);
   await replaceFile(path.join(gitDir, 'info', 'exclude'), await readExcludeFile(repo.excludeFile));
   return gitDir;
+}
+
+/** What `git init --bare --template=` writes, and nothing a repository could add. */
+function shadowConfig(objectFormat: string): string {
+  const sha1 = objectFormat === 'sha1';
+  return [
+    '[core]',
+    `\trepositoryformatversion = ${sha1 ? 0 : 1}`,
+    '\tfilemode = true',
+    '\tbare = true',
+    ...(sha1 ? [] : ['[extensions]', `\tobjectformat = ${objectFormat}`]),
+    '',
+  ].join('\n');
 }
 
 /** The user's info/exclude when it is a regular file of sane size; ignore patterns only, never a program. */

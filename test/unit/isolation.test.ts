@@ -720,6 +720,43 @@ describe('Isolation', function () {
       }
     });
 
+    it('runs no program of a shadow repository planted in .tandem/ with the repository', async () => {
+      const program = plantProgram();
+      const ws = await repositoryWith('');
+      // Where Tandem keeps its shadow of this repository, planted before Tandem ever ran here.
+      const objects = fs.realpathSync(path.join(ws, '.git', 'objects'));
+      const name = createHash('sha256').update(objects).digest('hex').slice(0, 16);
+      const planted = path.join(ws, '.tandem', 'isolation', 'repositories', `${name}.git`);
+      const outside = newDir('outside');
+      await git(ws, 'init', '-q', '--bare', planted);
+      fs.appendFileSync(
+        path.join(planted, 'config'),
+        `[core]\n\tfsmonitor = ${program} fsmonitor\n\tbare = false\n\tworktree = ${outside}\n` +
+          `\talternateRefsCommand = ${program} alternate-refs\n[diff]\n\texternal = ${program} external\n` +
+          `[filter "evil"]\n\tclean = ${program} clean\n\tsmudge = ${program} smudge\n`,
+      );
+      fs.mkdirSync(path.join(planted, 'hooks'), { recursive: true });
+      for (const hook of ['post-checkout', 'reference-transaction', 'post-index-change']) {
+        fs.writeFileSync(path.join(planted, 'hooks', hook), `#!/bin/sh\ntouch '${marks}/${hook}'\n`, {
+          mode: 0o755,
+        });
+      }
+      fs.writeFileSync(path.join(planted, 'info', 'attributes'), '* filter=evil -diff\n');
+      const base = await Isolation.snapshotBase(ws);
+      try {
+        const copy = await base.createCopy('writer');
+        write(copy.dir, 'src/app.ts', `${APP}${HIDDEN}`);
+        const change = await copy.captureChange();
+        assert.ok(hunksOf(change.patch, 'src/app.ts').includes(`+${HIDDEN}`), change.patch);
+        await applyChange(ws, change, base);
+        assert.equal(read(ws, 'src/app.ts'), `${APP}${HIDDEN}`);
+        assert.deepEqual(marksLeft(), []);
+        assert.deepEqual(fs.readdirSync(outside), []);
+      } finally {
+        await base.dispose();
+      }
+    });
+
     it('runs no program the repository config, attributes or hooks name, through isolate, write, capture and apply', async () => {
       const program = plantProgram();
       const ws = await repositoryWith('* filter=evil diff=evil\n');
