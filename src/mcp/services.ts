@@ -3,6 +3,7 @@
 // and handed to a new McpServer per session.
 import path from 'node:path';
 import { JailError, WorkspaceJail } from '../core/jail';
+import { Sandbox, type SandboxMode } from '../core/sandbox';
 import { cleanupIsolation, createIsolationPort } from '../orchestrator/isolation-port';
 import { Orchestrator } from '../orchestrator/orchestrator';
 import { PanicSwitch } from '../orchestrator/panic';
@@ -25,6 +26,10 @@ export interface ServicesOptions {
   concurrency?: number;
   limits?: Partial<StepLimits>;
   extraEnvNames?: readonly string[];
+  /** The OS sandbox of gemini steps and verification commands: "required", "auto" (default) or "off". */
+  sandbox?: SandboxMode;
+  /** bubblewrap's path (default: `bwrap` on PATH). */
+  bwrapPath?: string;
   /** An untrusted workspace keeps its history readable but starts no worker. Default true. */
   trusted?: boolean;
   /** Replaces the CLI adapters (tests of the layers above use the fake adapter). */
@@ -44,6 +49,7 @@ export interface TandemServices {
   readonly workers: WorkerRegistry;
   readonly orchestrator: Orchestrator;
   readonly trusted: boolean;
+  readonly sandbox: Sandbox;
   probe(): Promise<ProbeResult[]>;
   /** A caller's folder as a path relative to the workspace root; refuses escapes and Tandem's own state. */
   relativeCwd(requested: string): Promise<string>;
@@ -57,8 +63,13 @@ export async function openServices(options: ServicesOptions): Promise<TandemServ
   const store = await RunStore.open(root);
   const panic = await PanicSwitch.open(root);
   const stateDir = path.join(root, STATE_DIR_NAME);
+  const sandbox = new Sandbox({
+    mode: options.sandbox ?? 'auto',
+    ...(options.bwrapPath === undefined ? {} : { bwrapPath: options.bwrapPath }),
+  });
   const base: AdapterConfig = {
     jail,
+    sandbox,
     stateDir: path.join(stateDir, 'tmp'),
     ...(options.endpoint ? { endpoint: options.endpoint } : {}),
     ...(options.extraEnvNames ? { extraEnvNames: options.extraEnvNames } : {}),
@@ -85,6 +96,7 @@ export async function openServices(options: ServicesOptions): Promise<TandemServ
     isolation: (runId) => createIsolationPort(root, isolationDir, runId),
     cleanupIsolation: (live) => cleanupIsolation(isolationDir, live),
     concurrency: options.concurrency ?? 4,
+    sandbox,
     ...(options.limits ? { limits: options.limits } : {}),
     ...(options.log ? { log: options.log } : {}),
   });
@@ -119,6 +131,7 @@ export async function openServices(options: ServicesOptions): Promise<TandemServ
     workers,
     orchestrator,
     trusted: options.trusted ?? true,
+    sandbox,
     // The adapters' own probes: the same answer worker_spawn gets (and the fakes' when they replace the CLIs).
     probe: () => Promise.all([adapters.codex.probe(), adapters.gemini.probe()]),
     async relativeCwd(requested: string): Promise<string> {

@@ -4,6 +4,7 @@
 // workspace only through a recorded decision.
 import path from 'node:path';
 import { findGroup, identify, isSameProcessAlive, signalTree } from '../core/exec';
+import { Sandbox } from '../core/sandbox';
 import {
   parseStepRequest,
   type Role,
@@ -59,6 +60,8 @@ export interface OrchestratorOptions {
   cleanupIsolation?: (liveRunIds: string[]) => Promise<string[]>;
   concurrency: number;
   limits?: Partial<StepLimits>;
+  /** The OS sandbox of verification commands (default: mode "auto"). */
+  sandbox?: Sandbox;
   /** Where notices go (recovery problems). */
   log?: (line: string) => void;
 }
@@ -153,6 +156,10 @@ export class RunContext {
 
   get limits(): Partial<StepLimits> {
     return this.orchestrator.limits;
+  }
+
+  get sandbox(): Sandbox {
+    return this.orchestrator.sandbox;
   }
 
   adapter(kind: WorkerKind): WorkerAdapter {
@@ -390,6 +397,7 @@ export class Orchestrator {
   readonly workers: WorkerRegistry;
   readonly queue: DispatchQueue;
   readonly limits: Partial<StepLimits>;
+  readonly sandbox: Sandbox;
   private readonly panic: PanicSwitch;
   private readonly isolation: (runId: string) => Promise<IsolationPort>;
   private readonly cleanupIsolation: ((liveRunIds: string[]) => Promise<string[]>) | undefined;
@@ -407,6 +415,7 @@ export class Orchestrator {
     this.cleanupIsolation = options.cleanupIsolation;
     this.queue = new DispatchQueue(options.concurrency);
     this.limits = options.limits ?? {};
+    this.sandbox = options.sandbox ?? new Sandbox();
     this.log = options.log;
   }
 
@@ -612,9 +621,18 @@ export class Orchestrator {
       changes,
       decisions: await this.decisionsOf(run.id),
       playbookInputs,
+      warnings: await this.warningsOf(),
     };
     await this.store.writeRunFile(run.id, 'summary.json', JSON.stringify(summary, null, 2) + '\n');
     await this.store.writeRunFile(run.id, 'summary.md', renderSummaryMarkdown(summary));
+  }
+
+  /** What a reader of a run's summary must know about how it ran: steps that ran without the OS sandbox. */
+  private async warningsOf(): Promise<string[]> {
+    const warning = await this.sandbox
+      .warning()
+      .catch((error: unknown) => `The sandbox probe failed: ${(error as Error).message}`);
+    return warning === null ? [] : [warning];
   }
 
   /** The decision events of a run, for its summary (a run has few; the cap only guards a runaway loop). */
