@@ -12,6 +12,10 @@ Commands:
                 --concurrency N      worker processes at once across all runs, 1-16 (default 4)
                 --step-timeout S     seconds a worker step may run (default 900)
                 --idle-timeout S     seconds a worker may stay silent before it is stopped (default 300)
+                --sandbox MODE       the OS sandbox (bubblewrap) of gemini steps and verification commands:
+                                     required (refuse a step without it), auto (default: warn and run
+                                     without it when bubblewrap is missing) or off
+                --bwrap-path PATH    bubblewrap to use (default: bwrap on PATH)
               Logs go to stderr. Stops on SIGINT/SIGTERM or when the stdio client goes away: runs are
               cancelled and every worker process is killed.
   run [--strategy S | --playbook NAME] [options] "TASK"
@@ -31,6 +35,7 @@ Commands:
                 --apply if_approved|always|never when a change reaches the workspace (default if_approved)
                 --json               print summary.json instead of summary.md
                 --codex-path PATH, --gemini-path PATH
+                --sandbox required|auto|off, --bwrap-path PATH   as for serve
               Exit code: 0 succeeded, 3 partial, 1 failed, cancelled or interrupted (or a playbook file that
               cannot be used), 130 after Ctrl-C.
   playbooks   the playbooks of a workspace: the built-ins and .tandem/playbooks/*.json, with their inputs,
@@ -64,6 +69,8 @@ Commands:
                 --codex-path PATH    probe this codex binary instead of \`codex\` on PATH
                 --gemini-path PATH   probe this gemini binary instead of \`gemini\` on PATH
                 --workspace DIR      the workspace to check for .env files (default: the current directory)
+                --sandbox MODE, --bwrap-path PATH   the sandbox to report: bubblewrap's path and version,
+                                     whether it works here (tried once), and the mode
               A missing CLI is reported, not an error: the exit code is 0 unless the usage is wrong (2).
   version     print the version of tandem-mcp
   help        print this help

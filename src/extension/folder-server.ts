@@ -65,6 +65,8 @@ export async function startFolderServer(options: FolderServerOptions): Promise<F
     models: options.settings.models,
     limits: options.settings.limits,
     extraEnvNames: options.settings.extraEnvNames,
+    sandbox: options.settings.sandbox,
+    ...(options.settings.bwrapPath === undefined ? {} : { bwrapPath: options.settings.bwrapPath }),
     ...(options.endpoint ? { endpoint: options.endpoint } : {}),
     log,
   });

@@ -1,5 +1,6 @@
 // The `tandem.*` settings as the server needs them: read through a getter (the editor's configuration in the
 // extension, a plain object in tests) and checked, so a hand-edited settings.json cannot start a broken server.
+import { DEFAULT_SANDBOX_MODE, SANDBOX_MODES, isSandboxMode, type SandboxMode } from '../core/sandbox';
 import { modelNameSchema, stepLimitsSchema, type StepLimits, type WorkerKind } from '../workers/contract';
 
 export const SETTINGS_SECTION = 'tandem';
@@ -19,6 +20,10 @@ export interface TandemSettings {
   limits: Partial<StepLimits>;
   /** Environment variables passed to the CLIs beyond the built-in allowlist. */
   extraEnvNames: string[];
+  /** The OS sandbox of gemini steps and verification commands. */
+  sandbox: SandboxMode;
+  /** bubblewrap's path; absent: `bwrap` on PATH. */
+  bwrapPath?: string;
 }
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
@@ -109,7 +114,17 @@ export function readSettings(
     warn('tandem.extraEnvNames must be a list of variable names; none passed');
   }
 
+  let sandbox = DEFAULT_SANDBOX_MODE;
+  const requestedSandbox = source.get<unknown>('sandbox');
+  if (isSandboxMode(requestedSandbox)) sandbox = requestedSandbox;
+  else if (requestedSandbox !== undefined && requestedSandbox !== null) {
+    warn(`tandem.sandbox must be one of ${SANDBOX_MODES.join(', ')}; using ${DEFAULT_SANDBOX_MODE}`);
+  }
+  const bwrapPath = source.get<unknown>('bwrapPath');
+
   return {
+    ...(typeof bwrapPath === 'string' && bwrapPath.trim() !== '' ? { bwrapPath: bwrapPath.trim() } : {}),
+    sandbox,
     cliPaths,
     concurrency,
     offlineModel: source.get<unknown>('offlineModel') === true,

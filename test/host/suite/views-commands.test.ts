@@ -192,6 +192,7 @@ describe('Tandem sidebar and work commands', function () {
         models: {},
         limits: {},
         extraEnvNames: [],
+        sandbox: 'auto',
       },
       log: () => undefined,
     });
