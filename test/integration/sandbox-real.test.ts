@@ -2,15 +2,17 @@
 // in its copy, and a gemini step's process cannot read a key planted in the user's ~/.ssh (HOME pointed at a
 // temporary folder), which it can without the sandbox.
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { WorkspaceJail } from '../../src/core/jail';
 import { Sandbox, type SandboxMode } from '../../src/core/sandbox';
 import { OfflineModelServer } from '../../src/offline/model-server';
 import type { StepResult } from '../../src/workers/contract';
+import { CliWorkerAdapter } from '../../src/workers/cli-adapter';
+import { codexSpec } from '../../src/workers/codex';
 import { createGeminiAdapter } from '../../src/workers/gemini';
 import { fixture } from '../support/processes';
-import { GEMINI_BIN, scratchDir } from '../support/real-cli';
+import { CODEX_BIN, GEMINI_BIN, scratchDir } from '../support/real-cli';
 
 const SECRET = 'PLANTED-SSH-KEY-4242';
 
@@ -116,5 +118,35 @@ describe('real gemini in the OS sandbox (bubblewrap)', function () {
     const { result } = await gemini('required', 'reads', '[[read-leak]] Read the file leak.');
     assert.equal(result.status, 'succeeded', `${result.errorMessage ?? ''}\n${result.stderrTail}`);
     assert.match(result.finalMessage, /^read: nothing/);
+  });
+
+  it('codex is not wrapped: inside bubblewrap its own sandbox (bubblewrap again) cannot start, so its tools fail', async () => {
+    // Why codexSpec.sandboxed is false. codex 0.169 confines each tool command with its own bubblewrap; in ours
+    // (capabilities dropped) that one cannot map its user namespace, and its legacy Landlock mode refuses to
+    // run without bubblewrap. If a codex release changes this, this test says so.
+    const root = path.join(scratch, 'codex-nested');
+    mkdirSync(root);
+    const adapter = new CliWorkerAdapter(
+      { ...codexSpec, sandboxed: true },
+      {
+        jail: await WorkspaceJail.open(root),
+        stateDir: path.join(scratch, 'state-codex-nested'),
+        endpoint: {
+          type: 'offline',
+          openaiBaseUrl: server.openaiBaseUrl,
+          geminiBaseUrl: server.geminiBaseUrl,
+        },
+        binaryPath: CODEX_BIN,
+        sandbox: new Sandbox({ mode: 'required', userHome: home }),
+      },
+    );
+    const result = await adapter.runStep({
+      kind: 'codex',
+      role: 'writer',
+      cwd: '.',
+      prompt: '[[scenario:write path=nested.txt content=hi]] Write it.',
+    });
+    assert.equal(existsSync(path.join(root, 'nested.txt')), false);
+    assert.match(result.finalMessage, /bwrap: setting up uid map: Operation not permitted/);
   });
 });
