@@ -162,40 +162,69 @@ describe('OS sandbox of verification commands (bubblewrap)', function () {
     rmSync(root, { recursive: true, force: true });
   });
 
-  it('ends a double-forked setsid daemon started inside the sandbox when the step is cancelled', async function () {
-    const copy = tempDir('tandem-sandbox-copy-');
-    const sandbox = new Sandbox({ mode: 'required' });
-    const wrapped = await sandbox.wrap({
+  for (const how of ['cancelled', 'timed out'] as const) {
+    it(`ends a double-forked setsid daemon started inside the sandbox when the step is ${how}`, async function () {
+      const copy = tempDir('tandem-sandbox-copy-');
+      const sandbox = new Sandbox({ mode: 'required' });
+      const wrapped = await sandbox.wrap({
+        command: process.execPath,
+        args: [fixture('fork-grandchild.cjs'), '--detach', '--ignore-sigterm'],
+        cwd: copy,
+        policy: { writable: [copy], readable: [FIXTURES], network: false },
+      });
+      assert.equal(wrapped.sandboxed, 'bubblewrap');
+      let reported!: () => void;
+      const started = new Promise<void>((resolve) => (reported = resolve));
+      const running = startProcess({
+        command: wrapped.command,
+        args: wrapped.args,
+        cwd: copy,
+        killGraceMs: 500,
+        // The timeout case: long enough for the fixture to report on a loaded machine, then it ends the step.
+        ...(how === 'timed out' ? { timeoutMs: 8000 } : {}),
+        onStdout: (chunk) => {
+          if (chunk.includes('grandchildPid')) reported();
+        },
+      });
+      await started;
+      const pids = findTree(running.pid as number, running.pid as number).map((identity) => identity.pid);
+      // bwrap, its init, the fixture and the daemon (in a session of its own) at least.
+      assert.ok(pids.length >= 4, `the sandbox's processes as the host sees them: ${pids.join(', ')}`);
+      try {
+        if (how === 'cancelled') running.cancel();
+        const result = await running.result;
+        assert.equal(how === 'cancelled' ? result.cancelled : result.timedOut, true);
+        assert.deepEqual(await waitUntilGone(pids, 10_000), [], 'every process of the sandbox is gone');
+      } finally {
+        killQuietly(pids);
+        rmSync(copy, { recursive: true, force: true });
+      }
+    });
+  }
+
+  it("shows a read-only folder without Tandem's state in it, and never the user's home", async function () {
+    const root = await workspace();
+    mkdirSync(path.join(root, '.tandem', 'runs', 'other-run'), { recursive: true });
+    writeFileSync(path.join(root, '.tandem', 'runs', 'other-run', 'summary.json'), '{}');
+    const script =
+      "const fs = require('fs'); const r = (f) => { try { return f(); } catch (e) { return 'refused:' + e.code; } };" +
+      "console.log(JSON.stringify({ state: r(() => fs.readdirSync('.tandem')), readme: r(() => fs.readFileSync('README.md', 'utf8')), write: r(() => fs.writeFileSync('x.txt', 'x')), home: r(() => fs.readdirSync(process.argv[1])) }));";
+    const wrapped = await new Sandbox({ mode: 'required', userHome: home }).wrap({
       command: process.execPath,
-      args: [fixture('fork-grandchild.cjs'), '--detach', '--ignore-sigterm'],
-      cwd: copy,
-      policy: { writable: [copy], readable: [FIXTURES], network: false },
+      args: ['-e', script, home],
+      cwd: root,
+      // A folder above the home asked for as readable is left out, not shown with the home in it.
+      policy: { writable: [], readable: [root, path.dirname(home)], network: true },
     });
-    assert.equal(wrapped.sandboxed, 'bubblewrap');
-    let reported!: () => void;
-    const started = new Promise<void>((resolve) => (reported = resolve));
-    const running = startProcess({
-      command: wrapped.command,
-      args: wrapped.args,
-      cwd: copy,
-      killGraceMs: 500,
-      onStdout: (chunk) => {
-        if (chunk.includes('grandchildPid')) reported();
-      },
+    const result = await startProcess({ command: wrapped.command, args: wrapped.args, cwd: root }).result;
+    assert.equal(result.exitCode, 0, result.stderr.text);
+    assert.deepEqual(JSON.parse(result.stdout.text), {
+      state: [],
+      readme: '# sandboxed\n',
+      write: 'refused:EROFS',
+      home: 'refused:ENOENT',
     });
-    await started;
-    const pids = findTree(running.pid as number, running.pid as number).map((identity) => identity.pid);
-    // bwrap, its init, the fixture and the daemon (its session of its own) at least.
-    assert.ok(pids.length >= 4, `the sandbox's processes as the host sees them: ${pids.join(', ')}`);
-    try {
-      running.cancel();
-      const result = await running.result;
-      assert.equal(result.cancelled, true);
-      assert.deepEqual(await waitUntilGone(pids, 10_000), [], 'every process of the sandbox is gone');
-    } finally {
-      killQuietly(pids);
-      rmSync(copy, { recursive: true, force: true });
-    }
+    rmSync(root, { recursive: true, force: true });
   });
 
   it('ends the daemon when the command itself exits, with no cancel at all: the pid namespace goes with it', async function () {
