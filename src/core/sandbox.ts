@@ -226,11 +226,12 @@ export function sandboxExecProfile(options: {
     '(allow default)',
     // Home secrets (~/.ssh, ~/.aws, ~/.config and the rest) and other workspaces under the home are not readable.
     `(deny file-read* (subpath ${sbplString(path.resolve(options.userHome))}))`,
-    `(allow file-read* ${subpaths(readable)})`,
+    // An allow without a filter would allow every read: only given when there is something to allow back.
+    ...(readable.length > 0 ? [`(allow file-read* ${subpaths(readable)})`] : []),
     '(deny file-write*)',
     `(allow file-write* ${subpaths(policy.writable)} (literal "/dev/null") (literal "/dev/tty") (regex #"^/dev/fd/"))`,
   ];
-  if (!policy.network) lines.push('(deny network*)', '(allow network* (local unix))');
+  if (!policy.network) lines.push('(deny network*)');
   return lines.join('\n') + '\n';
 }
 

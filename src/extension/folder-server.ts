@@ -70,6 +70,8 @@ export async function startFolderServer(options: FolderServerOptions): Promise<F
     ...(options.endpoint ? { endpoint: options.endpoint } : {}),
     log,
   });
+  // "auto" without a working sandbox: said once here, and in every run's summary.
+  void services.sandbox.warning().then((warning) => warning !== null && log(`tandem: ${warning}`));
   try {
     const registry = createToolRegistry(services, (call) =>
       log(`tool ${call.tool} by ${call.agentId}: ${call.ok ? 'ok' : (call.code ?? 'error')}`),

@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { startProcess } from '../../src/core/exec';
 import { findTree } from '../../src/core/exec/tree';
-import { Sandbox, clearSandboxProbeCache } from '../../src/core/sandbox';
+import { Sandbox, clearSandboxProbeCache, sandboxExecProfile } from '../../src/core/sandbox';
 import type { RunSummary } from '../../src/orchestrator/summary';
 import { builtinPlaybook } from '../../src/orchestrator/playbook/library';
 import { resolveInputs } from '../../src/orchestrator/playbook/schema';
@@ -267,5 +267,28 @@ describe('OS sandbox of verification commands (bubblewrap)', function () {
     const off = await new Sandbox({ mode: 'off' }).status();
     assert.equal(off.works, false);
     assert.equal(off.mode, 'off');
+  });
+
+  it('writes a sandbox-exec profile for macOS with the same rules (text only: not run on this machine)', function () {
+    const profile = sandboxExecProfile({
+      policy: { writable: ['/w/copy', '/w/step "dir"'], network: false },
+      readable: ['/opt/node'],
+      userHome: '/Users/me',
+    });
+    assert.match(profile, /^\(version 1\)\n\(allow default\)\n/);
+    assert.match(profile, /\(deny file-read\* \(subpath "\/Users\/me"\)\)/);
+    assert.match(profile, /\(allow file-read\* \(subpath "\/opt\/node"\) \(subpath "\/w\/copy"\)/);
+    assert.match(
+      profile,
+      /\(deny file-write\*\)\n\(allow file-write\* \(subpath "\/w\/copy"\) \(subpath "\/w\/step \\"dir\\""\)/,
+    );
+    assert.match(profile, /\(deny network\*\)\n$/);
+    const online = sandboxExecProfile({
+      policy: { writable: [], network: true },
+      readable: [],
+      userHome: '/Users/me',
+    });
+    assert.doesNotMatch(online, /network/);
+    assert.doesNotMatch(online, /\(allow file-read\*/, 'no filterless allow that would allow every read');
   });
 });
