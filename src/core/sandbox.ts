@@ -167,11 +167,12 @@ export function bubblewrapArgs(options: {
     else if (stat.isDirectory()) args.push('--ro-bind', dir, dir);
   }
   const visible = (target: string): boolean => SYSTEM_DIRS.some((dir) => under(target, dir));
-  const home = path.resolve(options.userHome);
+  const home = realOrSelf(path.resolve(options.userHome));
   const mounts: Mount[] = [];
   const seen = new Set<string>();
   const add = (kind: 'ro' | 'rw', target: string): void => {
-    const resolved = path.resolve(target);
+    // Mounted where it really is: a path through a symlink would not exist inside.
+    const resolved = realOrSelf(path.resolve(target));
     // The root or the user's home (or a folder above it) as a whole would show everything the sandbox hides.
     if (resolved === '/' || under(home, resolved)) return;
     if (seen.has(`${kind}:${resolved}`) || !existsSync(resolved)) return;
@@ -198,7 +199,7 @@ export function bubblewrapArgs(options: {
   }
   // The root bubblewrap builds (and the mount points it made there) is read-only too: only the writable
   // folders and the private /tmp take writes.
-  args.push('--remount-ro', '/', '--chdir', options.cwd, '--', options.program, ...options.args);
+  args.push('--remount-ro', '/', '--chdir', realOrSelf(options.cwd), '--', options.program, ...options.args);
   return args;
 }
 
