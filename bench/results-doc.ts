@@ -11,7 +11,7 @@ import type { BenchRow } from './server';
 import { round } from './stats';
 
 /** The sections of `npm run bench` (bench/run.ts), in the order they run; a whole run has all of them. */
-export const SECTIONS = ['exec', 'adapters', 'server', 'sessions', 'peers', 'extension'] as const;
+export const SECTIONS = ['exec', 'adapters', 'sandbox', 'server', 'sessions', 'peers', 'extension'] as const;
 
 /** One stated target, as scripts/evidence.mjs reads it: `pass: false` is red there. */
 export interface Target {

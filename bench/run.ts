@@ -13,6 +13,7 @@ import { benchAdapters } from './adapters';
 import { measureExtension, type ExtensionFigures } from './extension-figures';
 import { benchPeers, type PeersReport } from './peers';
 import { RESULTS_DOC, SECTIONS, writeResultsDoc, type BenchReport, type Target } from './results-doc';
+import { benchSandbox } from './sandbox';
 import { benchServer } from './server';
 import { benchSessions } from './sessions';
 import { percentile, round } from './stats';
@@ -155,6 +156,7 @@ async function main(): Promise<void> {
       );
     }
   }
+  if (wanted.has('sandbox')) rows.push(...(await benchSandbox(ROOT, STEP_RUNS)));
   if (wanted.has('server')) {
     process.stderr.write(
       'bench: MCP server round trips, 100k-run history, dispatch overhead, 32 concurrent runs\n',

@@ -1,6 +1,7 @@
 // Opens the shared services for the commands that start work (serve, run, demo): the built-in offline model
 // when asked for, the services on the workspace (with start-up recovery), and one close() for both.
 import { defaultProcessRegistry } from '../core/exec';
+import type { SandboxMode } from '../core/sandbox';
 import { openServices, type TandemServices } from '../mcp/services';
 import { OfflineModelServer } from '../offline/model-server';
 import type { StepLimits, WorkerKind } from '../workers/contract';
@@ -13,6 +14,9 @@ export interface CliServicesOptions {
   concurrency?: number;
   /** Per-step limits (wall and idle timeouts); the contract's defaults otherwise. */
   limits?: Partial<StepLimits>;
+  /** The OS sandbox of gemini steps and verification commands (default "auto"), and bubblewrap's path. */
+  sandbox?: SandboxMode;
+  bwrapPath?: string;
   /** Where diagnostic lines go (stderr; never stdout, which may be the MCP channel). */
   log: (line: string) => void;
 }
@@ -91,8 +95,13 @@ export async function openCliServices(options: CliServicesOptions): Promise<CliS
       ...(options.cliPaths ? { cliPaths: options.cliPaths } : {}),
       ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
       ...(options.limits ? { limits: options.limits } : {}),
+      ...(options.sandbox ? { sandbox: options.sandbox } : {}),
+      ...(options.bwrapPath ? { bwrapPath: options.bwrapPath } : {}),
       log: options.log,
     });
+    // "auto" without a working sandbox: said once at start, and in every run's summary.
+    const warning = await services.sandbox.warning();
+    if (warning !== null) options.log(`tandem: ${warning}`);
   } catch (error) {
     await offline?.close();
     throw error;

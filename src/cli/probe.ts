@@ -1,6 +1,7 @@
 // `tandem-mcp probe`: is each CLI installed, which version, in the tested range, how it would authenticate.
 import path from 'node:path';
 import { defaultProcessRegistry, describeContainment } from '../core/exec';
+import { SANDBOX_MODES, Sandbox, sandboxWarning, type SandboxStatus } from '../core/sandbox';
 import type { ProbeResult } from '../workers/contract';
 import { buildProbeReport, probeAll } from '../workers/probe';
 import { EXIT, parseArgs } from './args';
@@ -35,9 +36,34 @@ function describeProcessContainment(): string {
   return `process containment: ${mechanism}\n  ${detail}`;
 }
 
+export function describeSandbox(status: SandboxStatus): string {
+  const lines = [`sandbox: ${status.works ? 'works' : 'not available'} (mode ${status.mode})`];
+  const row = (label: string, value: string): void => {
+    lines.push(`  ${`${label}:`.padEnd(10)} ${value}`);
+  };
+  if (status.tool !== null) row('tool', `${status.tool}${status.version ? ` ${status.version}` : ''}`);
+  if (status.path !== null) row('path', status.path);
+  if (status.problem !== null) row('problem', status.problem);
+  const warning = sandboxWarning(status);
+  if (warning !== null) row('warning', warning);
+  return lines.join('\n');
+}
+
 export async function probeCommand(args: readonly string[]): Promise<number> {
   const parsed = parseArgs('probe', args, {
-    flags: { json: 'boolean', 'codex-path': 'value', 'gemini-path': 'value', workspace: 'value' },
+    flags: {
+      json: 'boolean',
+      'codex-path': 'value',
+      'gemini-path': 'value',
+      workspace: 'value',
+      sandbox: 'value',
+      'bwrap-path': 'value',
+    },
+  });
+  const bwrapPath = parsed.string('bwrap-path');
+  const sandbox = new Sandbox({
+    mode: parsed.choice('sandbox', SANDBOX_MODES) ?? 'auto',
+    ...(bwrapPath === undefined ? {} : { bwrapPath: path.resolve(bwrapPath) }),
   });
   const codexPath = parsed.string('codex-path');
   const geminiPath = parsed.string('gemini-path');
@@ -54,11 +80,11 @@ export async function probeCommand(args: readonly string[]): Promise<number> {
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
-    const results = await probeAll(options);
+    const [results, sandboxStatus] = await Promise.all([probeAll(options), sandbox.status()]);
     process.stdout.write(
       parsed.has('json')
-        ? `${JSON.stringify(buildProbeReport(results), null, 2)}\n`
-        : `${[...results.map(describeProbe), describeProcessContainment()].join('\n\n')}\n`,
+        ? `${JSON.stringify(buildProbeReport(results, sandboxStatus), null, 2)}\n`
+        : `${[...results.map(describeProbe), describeProcessContainment(), describeSandbox(sandboxStatus)].join('\n\n')}\n`,
     );
     return EXIT.ok;
   } finally {

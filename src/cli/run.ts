@@ -1,6 +1,7 @@
 // `tandem-mcp run`: one strategy or one playbook on a workspace from the terminal, owned by the human user.
 // Events go to stderr as they happen, the run's summary to stdout at the end; Ctrl-C cancels the run and its
 // processes. A playbook, and the values given for its inputs, are checked before anything starts.
+import { SANDBOX_MODES } from '../core/sandbox';
 import path from 'node:path';
 import { WorkspaceJail } from '../core/jail';
 import { STRATEGIES, type RunRecord, type StrategyName } from '../orchestrator/model';
@@ -104,6 +105,8 @@ export async function runCommand(args: readonly string[], io: CommandIo = proces
       json: 'boolean',
       'codex-path': 'value',
       'gemini-path': 'value',
+      sandbox: 'value',
+      'bwrap-path': 'value',
     },
     optionalPositionals: ['TASK'],
   });
@@ -130,6 +133,8 @@ export async function runCommand(args: readonly string[], io: CommandIo = proces
   const workspaceRoot = parsed.directory('workspace');
   const codexPath = parsed.string('codex-path');
   const geminiPath = parsed.string('gemini-path');
+  const sandbox = parsed.choice('sandbox', SANDBOX_MODES);
+  const bwrapPath = parsed.string('bwrap-path');
 
   let target: { strategy: StrategyName } | { loaded: LoadedPlaybook; inputs: Record<string, unknown> };
   if (strategy !== undefined) target = { strategy };
@@ -143,6 +148,8 @@ export async function runCommand(args: readonly string[], io: CommandIo = proces
     workspaceRoot,
     offline: parsed.has('offline'),
     log: (line) => io.err(`${line}\n`),
+    ...(sandbox === undefined ? {} : { sandbox }),
+    ...(bwrapPath === undefined ? {} : { bwrapPath: path.resolve(bwrapPath) }),
     cliPaths: {
       ...(codexPath === undefined ? {} : { codex: path.resolve(codexPath) }),
       ...(geminiPath === undefined ? {} : { gemini: path.resolve(geminiPath) }),

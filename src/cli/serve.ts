@@ -1,6 +1,7 @@
 // `tandem-mcp serve`: the MCP server on one workspace, over stdio (default) or loopback HTTP. stdout is the
 // MCP channel in stdio mode, so everything this command says goes to stderr.
 import { unlinkSync } from 'node:fs';
+import { SANDBOX_MODES } from '../core/sandbox';
 import path from 'node:path';
 import { defaultProcessRegistry } from '../core/exec';
 import {
@@ -66,6 +67,8 @@ export async function serveCommand(args: readonly string[]): Promise<number> {
       'idle-timeout': 'value',
       'session-idle-timeout': 'value',
       'max-sessions': 'value',
+      sandbox: 'value',
+      'bwrap-path': 'value',
     },
   });
   if (!parsed.has('workspace')) throw new UsageError('serve: --workspace is required');
@@ -83,6 +86,8 @@ export async function serveCommand(args: readonly string[]): Promise<number> {
   const token = http ? (tokenFromEnv() ?? generateToken()) : undefined;
   const codexPath = parsed.string('codex-path');
   const geminiPath = parsed.string('gemini-path');
+  const sandbox = parsed.choice('sandbox', SANDBOX_MODES);
+  const bwrapPath = parsed.string('bwrap-path');
 
   // Until the services are open there is nothing to close: a signal then is remembered and acted on after.
   let startupSignal: NodeJS.Signals | undefined;
@@ -102,6 +107,8 @@ export async function serveCommand(args: readonly string[]): Promise<number> {
         ...(geminiPath === undefined ? {} : { gemini: path.resolve(geminiPath) }),
       },
       ...(concurrency === undefined ? {} : { concurrency }),
+      ...(sandbox === undefined ? {} : { sandbox }),
+      ...(bwrapPath === undefined ? {} : { bwrapPath: path.resolve(bwrapPath) }),
       limits: {
         ...(stepTimeout === undefined ? {} : { timeoutMs: stepTimeout * 1000 }),
         ...(idleTimeout === undefined ? {} : { idleTimeoutMs: idleTimeout * 1000 }),

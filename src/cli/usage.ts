@@ -16,6 +16,10 @@ Commands:
                                      no call in flight, no open stream) before it is closed (default 1800)
                 --max-sessions N     with --http: live MCP sessions at most, 1-10000 (default 64); a new one
                                      evicts the session idle the longest
+                --sandbox MODE       the OS sandbox (bubblewrap) of gemini steps and verification commands:
+                                     required (refuse a step without it), auto (default: warn and run
+                                     without it when bubblewrap is missing) or off
+                --bwrap-path PATH    bubblewrap to use (default: bwrap on PATH)
               Logs go to stderr. Stops on SIGINT/SIGTERM or when the stdio client goes away: runs are
               cancelled and every worker process is killed.
   run [--strategy S | --playbook NAME] [options] "TASK"
@@ -35,6 +39,7 @@ Commands:
                 --apply if_approved|always|never when a change reaches the workspace (default if_approved)
                 --json               print summary.json instead of summary.md
                 --codex-path PATH, --gemini-path PATH
+                --sandbox required|auto|off, --bwrap-path PATH   as for serve
               Exit code: 0 succeeded, 3 partial, 1 failed, cancelled or interrupted (or a playbook file that
               cannot be used), 130 after Ctrl-C.
   playbooks   the playbooks of a workspace: the built-ins and .tandem/playbooks/*.json, with their inputs,
@@ -68,6 +73,8 @@ Commands:
                 --codex-path PATH    probe this codex binary instead of \`codex\` on PATH
                 --gemini-path PATH   probe this gemini binary instead of \`gemini\` on PATH
                 --workspace DIR      the workspace to check for .env files (default: the current directory)
+                --sandbox MODE, --bwrap-path PATH   the sandbox to report: bubblewrap's path and version,
+                                     whether it works here (tried once), and the mode
               A missing CLI is reported, not an error: the exit code is 0 unless the usage is wrong (2).
   version     print the version of tandem-mcp
   help        print this help

@@ -65,9 +65,13 @@ export async function startFolderServer(options: FolderServerOptions): Promise<F
     models: options.settings.models,
     limits: options.settings.limits,
     extraEnvNames: options.settings.extraEnvNames,
+    sandbox: options.settings.sandbox,
+    ...(options.settings.bwrapPath === undefined ? {} : { bwrapPath: options.settings.bwrapPath }),
     ...(options.endpoint ? { endpoint: options.endpoint } : {}),
     log,
   });
+  // "auto" without a working sandbox: said once here, and in every run's summary.
+  void services.sandbox.warning().then((warning) => warning !== null && log(`tandem: ${warning}`));
   try {
     const registry = createToolRegistry(services, (call) =>
       log(`tool ${call.tool} by ${call.agentId}: ${call.ok ? 'ok' : (call.code ?? 'error')}`),

@@ -1,6 +1,7 @@
 // The `tandem.*` settings as the server needs them: read through a getter (the editor's configuration in the
 // extension, a plain object in tests) and checked, so a hand-edited settings.json cannot start a broken server.
 import { MAX_SESSIONS_SETTING, MAX_SESSION_IDLE_MS } from '../mcp/http-transport';
+import { DEFAULT_SANDBOX_MODE, SANDBOX_MODES, isSandboxMode, type SandboxMode } from '../core/sandbox';
 import { modelNameSchema, stepLimitsSchema, type StepLimits, type WorkerKind } from '../workers/contract';
 
 export const SETTINGS_SECTION = 'tandem';
@@ -22,6 +23,10 @@ export interface TandemSettings {
   extraEnvNames: string[];
   /** The MCP server's session lifetime, only what the user set; the rest keep the server's defaults. */
   mcpSessions: { idleMs?: number; maxSessions?: number };
+  /** The OS sandbox of gemini steps and verification commands. */
+  sandbox: SandboxMode;
+  /** bubblewrap's path; absent: `bwrap` on PATH. */
+  bwrapPath?: string;
 }
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
@@ -117,8 +122,17 @@ export function readSettings(
   if (idleSeconds !== undefined) mcpSessions.idleMs = idleSeconds * 1000;
   const maxSessions = wholeNumberSetting(source, 'maxSessions', 1, MAX_SESSIONS_SETTING, warn);
   if (maxSessions !== undefined) mcpSessions.maxSessions = maxSessions;
+  let sandbox = DEFAULT_SANDBOX_MODE;
+  const requestedSandbox = source.get<unknown>('sandbox');
+  if (isSandboxMode(requestedSandbox)) sandbox = requestedSandbox;
+  else if (requestedSandbox !== undefined && requestedSandbox !== null) {
+    warn(`tandem.sandbox must be one of ${SANDBOX_MODES.join(', ')}; using ${DEFAULT_SANDBOX_MODE}`);
+  }
+  const bwrapPath = source.get<unknown>('bwrapPath');
 
   return {
+    ...(typeof bwrapPath === 'string' && bwrapPath.trim() !== '' ? { bwrapPath: bwrapPath.trim() } : {}),
+    sandbox,
     cliPaths,
     concurrency,
     offlineModel: source.get<unknown>('offlineModel') === true,

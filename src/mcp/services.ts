@@ -5,6 +5,7 @@ import path from 'node:path';
 import { sweepDeadServerCgroups } from '../core/exec';
 import { JailError, WorkspaceJail } from '../core/jail';
 import { checkStateFolders, ensureStateFolders } from '../core/state-file';
+import { Sandbox, type SandboxMode } from '../core/sandbox';
 import { cleanupIsolation, createIsolationPort } from '../orchestrator/isolation-port';
 import { Orchestrator } from '../orchestrator/orchestrator';
 import { PanicSwitch } from '../orchestrator/panic';
@@ -27,6 +28,10 @@ export interface ServicesOptions {
   concurrency?: number;
   limits?: Partial<StepLimits>;
   extraEnvNames?: readonly string[];
+  /** The OS sandbox of gemini steps and verification commands: "required", "auto" (default) or "off". */
+  sandbox?: SandboxMode;
+  /** bubblewrap's path (default: `bwrap` on PATH). */
+  bwrapPath?: string;
   /** An untrusted workspace keeps its history readable but starts no worker. Default true. */
   trusted?: boolean;
   /** Replaces the CLI adapters (tests of the layers above use the fake adapter). */
@@ -49,6 +54,7 @@ export interface TandemServices {
   readonly workers: WorkerRegistry;
   readonly orchestrator: Orchestrator;
   readonly trusted: boolean;
+  readonly sandbox: Sandbox;
   probe(): Promise<ProbeResult[]>;
   /** A caller's folder as a path relative to the workspace root; refuses escapes and Tandem's own state. */
   relativeCwd(requested: string): Promise<string>;
@@ -65,8 +71,13 @@ export async function openServices(options: ServicesOptions): Promise<TandemServ
   if (store.problem) options.log?.(`tandem: the run history cannot be read: ${store.problem.message}`);
   // The adapters make their step folders under tmp/: it must be a real folder of ours, not a link out.
   await ensureStateFolders(root, path.join(stateDir, 'tmp'));
+  const sandbox = new Sandbox({
+    mode: options.sandbox ?? 'auto',
+    ...(options.bwrapPath === undefined ? {} : { bwrapPath: options.bwrapPath }),
+  });
   const base: AdapterConfig = {
     jail,
+    sandbox,
     stateDir: path.join(stateDir, 'tmp'),
     ...(options.endpoint ? { endpoint: options.endpoint } : {}),
     ...(options.extraEnvNames ? { extraEnvNames: options.extraEnvNames } : {}),
@@ -106,6 +117,7 @@ export async function openServices(options: ServicesOptions): Promise<TandemServ
     cleanupIsolation: async (live) =>
       (await checkIsolationFolders()) ? cleanupIsolation(isolationDir, live) : [],
     concurrency: options.concurrency ?? 4,
+    sandbox,
     ...(options.limits ? { limits: options.limits } : {}),
     ...(options.log ? { log: options.log } : {}),
   });
@@ -147,6 +159,7 @@ export async function openServices(options: ServicesOptions): Promise<TandemServ
     workers,
     orchestrator,
     trusted,
+    sandbox,
     // The adapters' own probes: the same answer worker_spawn gets (and the fakes' when they replace the CLIs).
     probe: () => Promise.all([adapters.codex.probe(), adapters.gemini.probe()]),
     async relativeCwd(requested: string): Promise<string> {

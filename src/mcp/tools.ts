@@ -7,6 +7,7 @@ import { JailError } from '../core/jail';
 import { StateFileError } from '../core/state-file';
 import { ExecError } from '../core/exec';
 import { OwnershipError } from '../core/ownership';
+import { sandboxWarning } from '../core/sandbox';
 import { OrchestratorError } from '../orchestrator/orchestrator';
 import { listPlaybooks, loadPlaybook, UnknownPlaybookError } from '../orchestrator/playbook/library';
 import { PlaybookError, resolveInputs, type InputSpec } from '../orchestrator/playbook/schema';
@@ -27,6 +28,7 @@ import {
   StepRequestError,
   WORKER_KINDS,
 } from '../workers/contract';
+import { sandboxReportSchema } from '../workers/probe';
 import { WorkerError } from '../workers/registry';
 import type { TandemServices } from './services';
 import { ToolError, ToolRegistry, type ToolContext, type ToolErrorCode } from './tool-registry';
@@ -316,18 +318,20 @@ export function defineTools(registry: ToolRegistry, services: TandemServices): v
     description:
       'Reports for codex and gemini: installed or not (with the install command), path, version and whether it is in the tested range, the auth mode detected (never secrets), and warnings.',
     input: {},
-    output: { clis: z.array(probeResultSchema) },
+    output: { clis: z.array(probeResultSchema), sandbox: sandboxReportSchema },
     mutating: false,
     annotations: readOnly,
     handler: async () => {
-      const clis = await services.probe();
-      const text = clis
-        .map(
+      const [clis, status] = await Promise.all([services.probe(), services.sandbox.status()]);
+      const sandbox = { ...status, warning: sandboxWarning(status) };
+      const text = [
+        ...clis.map(
           (cli) =>
             `${cli.kind}: ${cli.installed ? `${cli.version ?? 'unknown version'} (auth: ${cli.auth.mode})` : `not installed — ${cli.installHint}`}`,
-        )
-        .join('\n');
-      return { structured: { clis }, text };
+        ),
+        `sandbox (${sandbox.mode}): ${sandbox.works ? `${sandbox.tool ?? ''} ${sandbox.version ?? ''}`.trim() : (sandbox.warning ?? sandbox.problem ?? 'not available')}`,
+      ].join('\n');
+      return { structured: { clis, sandbox }, text };
     },
   });
 

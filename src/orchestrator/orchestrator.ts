@@ -5,6 +5,7 @@
 import path from 'node:path';
 import { bootId, findGroup, identify, isSameProcessAlive, signalTree } from '../core/exec';
 import { assertOwner } from '../core/ownership';
+import { Sandbox } from '../core/sandbox';
 import {
   parseStepRequest,
   type Role,
@@ -61,6 +62,8 @@ export interface OrchestratorOptions {
   cleanupIsolation?: (liveRunIds: string[]) => Promise<string[]>;
   concurrency: number;
   limits?: Partial<StepLimits>;
+  /** The OS sandbox of verification commands (default: mode "auto"). */
+  sandbox?: Sandbox;
   /** Where notices go (recovery problems). */
   log?: (line: string) => void;
 }
@@ -155,6 +158,10 @@ export class RunContext {
 
   get limits(): Partial<StepLimits> {
     return this.orchestrator.limits;
+  }
+
+  get sandbox(): Sandbox {
+    return this.orchestrator.sandbox;
   }
 
   adapter(kind: WorkerKind): WorkerAdapter {
@@ -395,6 +402,7 @@ export class Orchestrator {
   readonly workers: WorkerRegistry;
   readonly queue: DispatchQueue;
   readonly limits: Partial<StepLimits>;
+  readonly sandbox: Sandbox;
   private readonly panic: PanicSwitch;
   private readonly isolation: (runId: string) => Promise<IsolationPort>;
   private readonly cleanupIsolation: ((liveRunIds: string[]) => Promise<string[]>) | undefined;
@@ -412,6 +420,7 @@ export class Orchestrator {
     this.cleanupIsolation = options.cleanupIsolation;
     this.queue = new DispatchQueue(options.concurrency);
     this.limits = options.limits ?? {};
+    this.sandbox = options.sandbox ?? new Sandbox();
     this.log = options.log;
   }
 
@@ -619,9 +628,18 @@ export class Orchestrator {
       changes,
       decisions: await this.decisionsOf(run.id),
       playbookInputs,
+      warnings: await this.warningsOf(),
     };
     await this.store.writeRunFile(run.id, 'summary.json', JSON.stringify(summary, null, 2) + '\n');
     await this.store.writeRunFile(run.id, 'summary.md', renderSummaryMarkdown(summary));
+  }
+
+  /** What a reader of a run's summary must know about how it ran: steps that ran without the OS sandbox. */
+  private async warningsOf(): Promise<string[]> {
+    const warning = await this.sandbox
+      .warning()
+      .catch((error: unknown) => `The sandbox probe failed: ${(error as Error).message}`);
+    return warning === null ? [] : [warning];
   }
 
   /** The decision events of a run, for its summary (a run has few; the cap only guards a runaway loop). */

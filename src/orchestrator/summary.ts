@@ -24,6 +24,8 @@ export const runSummarySchema = z.object({
   decisions: z.array(z.object({ time: z.string(), message: z.string() })),
   /** For playbook runs: the inputs it ran with (the playbook itself and its trace are in playbook.json). */
   playbookInputs: z.record(z.string(), z.unknown()).nullable(),
+  /** What a reader must know about how the run ran (steps without the OS sandbox); absent in older records. */
+  warnings: z.array(z.string()).default([]),
 });
 export type RunSummary = z.infer<typeof runSummarySchema>;
 
@@ -105,6 +107,10 @@ export function renderSummaryMarkdown(summary: RunSummary): string {
     lines.push('', '## Playbook', '');
     lines.push(`- Inputs: \`${cell(JSON.stringify(summary.playbookInputs))}\``);
     lines.push('- Every rendered prompt, condition and decision: `playbook.json` in the run folder.');
+  }
+  if (summary.warnings.length > 0) {
+    lines.push('', '## Warnings', '');
+    for (const warning of summary.warnings) lines.push(`- ${cell(warning)}`);
   }
   if (summary.decisions.length > 0) {
     lines.push('', '## Decisions', '');

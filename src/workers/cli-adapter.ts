@@ -8,9 +8,11 @@ import { ExecError, startProcess, type ExecResult, type ProcessRegistry } from '
 import type { WorkspaceJail } from '../core/jail';
 import { Redactor } from '../core/redact';
 import { readStateRange } from '../core/state-file';
+import { SandboxUnavailableError, type Sandbox } from '../core/sandbox';
 import { diffSnapshots, takeSnapshot } from './changes';
 import {
   parseStepRequest,
+  roleCanWrite,
   type CommandRun,
   type ProbeResult,
   type Role,
@@ -46,6 +48,8 @@ export interface AdapterConfig {
   /** Where auth variables are looked up (names only are logged). Default: process.env. */
   sourceEnv?: NodeJS.ProcessEnv;
   registry?: ProcessRegistry;
+  /** The OS sandbox for CLIs that do not confine their own tools (see CliSpec.sandboxed). */
+  sandbox?: Sandbox;
 }
 
 export interface InvocationContext {
@@ -65,6 +69,8 @@ export interface Invocation {
   secrets?: string[];
   /** Read after the process ends, e.g. the codex last-message file. */
   finalMessageFile?: string;
+  /** Files outside the step's folders the CLI must read inside the OS sandbox (login files). */
+  sandboxReadable?: string[];
 }
 
 /** Everything a CLI's event stream told us, before classification against the process outcome. */
@@ -93,6 +99,11 @@ export interface CliSpec {
   readonly kind: WorkerKind;
   readonly defaultModel: string;
   readonly installHint: string;
+  /**
+   * Whether the step runs in Tandem's OS sandbox: true for a CLI whose tools are confined by nothing but itself.
+   * codex confines its tools with its own bubblewrap sandbox, which cannot start inside ours (see the README).
+   */
+  readonly sandboxed: boolean;
   /** A reason to refuse the step before starting anything (e.g. a file that would bypass the env allowlist). */
   preflight(context: InvocationContext): Promise<string | undefined>;
   buildInvocation(context: InvocationContext): Promise<Invocation>;
@@ -290,10 +301,13 @@ export class CliWorkerAdapter implements WorkerAdapter {
     const before = await takeSnapshot(context.cwd);
 
     let running;
+    let program: string | undefined;
     try {
+      const wrapped = await this.sandboxed(context, invocation);
+      program = wrapped?.program;
       running = startProcess({
-        command: this.config.binaryPath ?? this.spec.kind,
-        args: invocation.args,
+        command: wrapped?.command ?? this.config.binaryPath ?? this.spec.kind,
+        args: wrapped?.args ?? invocation.args,
         cwd: context.cwd,
         env: invocation.env,
         stdin: invocation.stdin,
@@ -320,6 +334,7 @@ export class CliWorkerAdapter implements WorkerAdapter {
         const status = error.code === 'BINARY_NOT_FOUND' ? 'cli_error' : 'failed';
         return this.refused(context, status, error.message);
       }
+      if (error instanceof SandboxUnavailableError) return this.refused(context, 'cli_error', error.message);
       throw error;
     }
     const shownArgv = [this.config.binaryPath ?? this.spec.kind, ...invocation.args].map((arg) =>
@@ -385,13 +400,36 @@ export class CliWorkerAdapter implements WorkerAdapter {
       signal: exec.signal,
       timedOut: exec.timedOut,
       durationMs: exec.durationMs,
-      argv: [exec.command, ...invocation.args].map((arg) => redactor.redact(arg)),
+      argv: [program ?? exec.command, ...invocation.args].map((arg) => redactor.redact(arg)),
       envNames: exec.envNames,
       stderrTail: redactor.redact(lastLines(exec.stderr.tail || exec.stderr.head, 4000)),
       stdoutBytes: exec.stdout.totalBytes,
       stderrBytes: exec.stderr.totalBytes,
       logFiles: logs ? { stdout: logs.stdout, stderr: logs.stderr } : {},
     };
+  }
+
+  /** The sandboxed command for a CLI that needs one; undefined runs the CLI as configured. */
+  private async sandboxed(
+    context: InvocationContext,
+    invocation: Invocation,
+  ): Promise<Awaited<ReturnType<Sandbox['wrap']>> | undefined> {
+    const { sandbox } = this.config;
+    if (!this.spec.sandboxed || sandbox === undefined) return undefined;
+    // Its copy read-write for a writer (read-only for every other role), its own home and temp folders, and
+    // the host's network: the CLI must reach its model, and bubblewrap cannot filter by host.
+    const writable = [context.stepDir];
+    const readable = [...(invocation.sandboxReadable ?? [])];
+    if (roleCanWrite(context.request.role)) writable.push(context.cwd);
+    else readable.push(context.cwd);
+    return sandbox.wrap({
+      command: this.config.binaryPath ?? this.spec.kind,
+      args: invocation.args,
+      cwd: context.cwd,
+      env: invocation.env,
+      policy: { writable, readable, network: true },
+      installHint: `Install it with: ${this.spec.installHint}`,
+    });
   }
 
   private async logPaths(logDir: string): Promise<{ stdout: string; stderr: string }> {

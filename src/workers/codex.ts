@@ -265,6 +265,7 @@ export const codexSpec: CliSpec = {
   kind: 'codex',
   defaultModel: CODEX_DEFAULT_MODEL,
   installHint: CODEX_INSTALL_HINT,
+  sandboxed: false,
 
   async preflight(): Promise<string | undefined> {
     return undefined;

@@ -251,6 +251,8 @@ export const geminiSpec: CliSpec = {
   kind: 'gemini',
   defaultModel: GEMINI_DEFAULT_MODEL,
   installHint: GEMINI_INSTALL_HINT,
+  // gemini's file tools are confined by gemini alone: its steps run in Tandem's OS sandbox.
+  sandboxed: true,
 
   async preflight(context: InvocationContext): Promise<string | undefined> {
     // gemini reads `.gemini/.env` even with ignoreLocalEnv: such a file could redirect the model URL or
@@ -274,6 +276,7 @@ export const geminiSpec: CliSpec = {
     const sourceEnv = config.sourceEnv ?? process.env;
     const set: Record<string, string> = { HOME: home, TMPDIR: tmp, GEMINI_CLI_NO_RELAUNCH: 'true' };
     const extraNames = [...(config.extraEnvNames ?? [])];
+    const loginFiles: string[] = [];
     let authType = 'gemini-api-key';
     if (endpoint.type === 'offline') {
       if (!LOOPBACK_URL.test(endpoint.geminiBaseUrl)) {
@@ -292,7 +295,9 @@ export const geminiSpec: CliSpec = {
         authType = 'oauth-personal';
         for (const file of GEMINI_LOGIN_FILES) {
           const source = path.join(userGemini, file);
-          if (await fileExists(source)) await symlink(source, path.join(geminiDir, file));
+          if (!(await fileExists(source))) continue;
+          await symlink(source, path.join(geminiDir, file));
+          loginFiles.push(source);
         }
       }
     }
@@ -305,6 +310,7 @@ export const geminiSpec: CliSpec = {
       args: geminiArgs({ approvalMode: geminiApprovalModeFor(request.role), model: context.model }),
       env: { set, extraNames },
       stdin: request.prompt,
+      sandboxReadable: loginFiles,
     };
   },
 

@@ -1,5 +1,6 @@
 // Finds out whether the codex / gemini CLI is installed, which version it is, whether Tandem was tested
 // against it and how it would authenticate, without reading a credential or writing to the user's home.
+import { SANDBOX_MODES, sandboxWarning, type SandboxStatus } from '../core/sandbox';
 import { mkdtempSync, realpathSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -48,6 +49,15 @@ export interface ProbeOptions {
 
 /** The stable document `tandem-mcp probe --json` prints; see docs/probe.md. */
 export const PROBE_SCHEMA_VERSION = 1;
+export const sandboxReportSchema = z.object({
+  mode: z.enum(SANDBOX_MODES),
+  tool: z.enum(['bubblewrap', 'sandbox-exec']).nullable(),
+  path: z.string().nullable(),
+  version: z.string().nullable(),
+  works: z.boolean(),
+  problem: z.string().nullable(),
+  warning: z.string().nullable(),
+});
 export const probeReportSchema = z.object({
   schemaVersion: z.literal(PROBE_SCHEMA_VERSION),
   clis: z.array(probeResultSchema),
@@ -56,14 +66,16 @@ export const probeReportSchema = z.object({
     mechanism: z.enum(['cgroup', 'environment-scan', 'process-group']),
     detail: z.string(),
   }),
+  sandbox: sandboxReportSchema.optional(),
 });
 export type ProbeReport = z.infer<typeof probeReportSchema>;
 
-export function buildProbeReport(results: readonly ProbeResult[]): ProbeReport {
+export function buildProbeReport(results: readonly ProbeResult[], sandbox?: SandboxStatus): ProbeReport {
   return {
     schemaVersion: PROBE_SCHEMA_VERSION,
     clis: [...results],
     processContainment: describeContainment(),
+    ...(sandbox ? { sandbox: { ...sandbox, warning: sandboxWarning(sandbox) } } : {}),
   };
 }
 

@@ -528,6 +528,10 @@ describe('a serve process killed mid-playbook and restarted', function () {
         CODEX_BIN,
         '--gemini-path',
         hangingGemini,
+        // Recovery of a worker that outlives its server is what this tests; a sandboxed step cannot outlive
+        // it (bubblewrap's --die-with-parent ends it with the server), so the stand-in runs unsandboxed.
+        '--sandbox',
+        'off',
       ],
       stderr: 'ignore',
     });

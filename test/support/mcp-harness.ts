@@ -44,6 +44,8 @@ export interface HarnessOptions {
   limits?: ServicesOptions['limits'];
   /** Start-up recovery (default true). Off for a second server in the same process as a live first one. */
   recover?: boolean;
+  sandbox?: ServicesOptions['sandbox'];
+  bwrapPath?: string;
 }
 
 function textOf(result: CallToolResult): string {
@@ -112,6 +114,8 @@ export async function openHarness(options: HarnessOptions = {}): Promise<McpHarn
     ...(options.trusted === undefined ? {} : { trusted: options.trusted }),
     ...(options.limits === undefined ? {} : { limits: options.limits }),
     ...(options.recover === undefined ? {} : { recover: options.recover }),
+    ...(options.sandbox === undefined ? {} : { sandbox: options.sandbox }),
+    ...(options.bwrapPath === undefined ? {} : { bwrapPath: options.bwrapPath }),
   });
   const calls: OnCallRecord[] = [];
   const registry = createToolRegistry(services, (call) => calls.push(call));

@@ -150,6 +150,15 @@ describe('MCP tools', function () {
       );
     });
 
+    it('reports the OS sandbox: its mode, bubblewrap, and whether it works', async function () {
+      const { sandbox } = await harness.callOk('probe', { agentId: AGENT });
+      const report = sandbox as { mode: string; tool: string | null; works: boolean; warning: string | null };
+      assert.equal(report.mode, 'auto');
+      assert.equal(report.tool, 'bubblewrap');
+      assert.equal(report.works, true);
+      assert.equal(report.warning, null);
+    });
+
     it('tells that a CLI is missing, with its install command', async function () {
       harness.fakes.gemini.installed = false;
       const { clis } = await harness.callOk('probe', { agentId: AGENT });

@@ -27,8 +27,18 @@ describe('editor settings', function () {
       limits: {},
       extraEnvNames: [],
       mcpSessions: {},
+      sandbox: 'auto',
     });
     assert.deepEqual(warnings, []);
+  });
+
+  it('reads the sandbox mode and bubblewrap path, and warns about a mode it does not know', function () {
+    const given = read({ sandbox: 'required', bwrapPath: ' /opt/bin/bwrap ' });
+    assert.equal(given.settings.sandbox, 'required');
+    assert.equal(given.settings.bwrapPath, '/opt/bin/bwrap');
+    const wrong = read({ sandbox: 'strict' });
+    assert.equal(wrong.settings.sandbox, 'auto');
+    assert.match(wrong.warnings.join('\n'), /tandem\.sandbox must be one of required, auto, off; using auto/);
   });
 
   it('turns seconds and KiB into the step limits, and keeps the models and env names', function () {

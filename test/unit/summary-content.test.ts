@@ -268,6 +268,7 @@ describe('renderSummaryMarkdown', function () {
       changes: [],
       decisions: [],
       playbookInputs: null,
+      warnings: [],
     } satisfies RunSummary);
 
   it('shows the signal in the exit column, seconds past one second, and dashes for what is unknown', function () {

@@ -927,11 +927,21 @@ export class PlaybookExecution {
       // user's (the environment is the allowlist every child gets; the command is argv, never a shell).
       const scratch = path.join(this.context.store.runDir(this.context.run.id), 'verify', name);
       await mkdir(path.join(scratch, 'tmp'), { recursive: true });
-      const result = await runProcess({
+      const env = { set: { HOME: scratch, TMPDIR: path.join(scratch, 'tmp') } };
+      // In the OS sandbox: the copy and the scratch folder writable, the rest of the machine read-only or
+      // absent, no network, its own pid namespace (mode "required" refuses to run it without one).
+      const wrapped = await this.context.sandbox.wrap({
         command: command[0] as string,
         args: command.slice(1),
         cwd,
-        env: { set: { HOME: scratch, TMPDIR: path.join(scratch, 'tmp') } },
+        env,
+        policy: { writable: [written.copy.dir, scratch], network: false },
+      });
+      const result = await runProcess({
+        command: wrapped.command,
+        args: wrapped.args,
+        cwd,
+        env,
         timeoutMs: Math.min(this.context.limits.timeoutMs ?? VERIFY_TIMEOUT_MS, VERIFY_TIMEOUT_MS),
         signal: this.context.signal,
         maxCaptureBytes: VERIFY_OUTPUT_BYTES,

@@ -193,6 +193,7 @@ describe('Tandem sidebar and work commands', function () {
         limits: {},
         extraEnvNames: [],
         mcpSessions: {},
+        sandbox: 'auto',
       },
       log: () => undefined,
     });
