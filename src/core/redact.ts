@@ -366,10 +366,9 @@ const STREAM_WINDOW_CHARS = 4 * 1024;
  * so that no secret the Redactor would mask in the whole text gets out in two halves. Text is given back a
  * line at a time: no pattern spans a line break and a multi-line known value is masked line by line too, so
  * a line is final once it is whole. A private key block is held back until its END line (within the pending
- * limit: a longer one is not a real key). A line longer than
- * the pending limit is cut only where redacting the two parts apart gives what redacting them together does;
- * when no such cut exists (a credential-like run longer than the window), what is held is masked as a whole
- * and the run's continuation is dropped up to the next whitespace. Memory: the pending limit plus a chunk.
+ * limit: a longer one is not a real key). A line longer than the pending limit is cut where redacting the
+ * two parts apart gives what redacting them together does, with at least a window of text after the cut.
+ * Memory: the pending limit plus a chunk.
  */
 export class StreamRedactor {
   private pending = '';
@@ -430,13 +429,12 @@ export class StreamRedactor {
   private forcedCut(): string {
     const text = this.pending;
     const window = Math.max(this.windowChars, this.redactor.longestSecretLength + 1);
-    const target = Math.min(text.length - window, Math.floor(text.length * 0.75));
+    const half = Math.floor(text.length / 2);
+    const target = Math.max(half, Math.min(text.length - window, Math.floor(text.length * 0.75)));
     const whole = this.redactor.redact(text);
-    // After whitespace first (words stay whole), then anywhere; never before half the text, so the work
-    // stays linear in the stream's length.
-    for (const candidate of [lastWhitespaceEnd(text, Math.floor(text.length / 2), target), target]) {
-      if (candidate <= 0) continue;
-      const cut = isHighSurrogate(text.charCodeAt(candidate - 1)) ? candidate - 1 : candidate;
+    // Never before half the text, so the work stays linear in the stream's length.
+    for (const candidate of cutCandidates(text, half, target, window)) {
+      const cut = surrogateSafe(text, candidate);
       const first = this.redactor.redact(text.slice(0, cut));
       const rest = text.slice(cut);
       if (whole === first + this.redactor.redact(rest)) {
@@ -444,10 +442,30 @@ export class StreamRedactor {
         return first;
       }
     }
-    this.pending = '';
-    this.insideMaskedRun = !/\s$/.test(text);
-    return whole;
+    // A match straddles every candidate (a credential-like run or a key block longer than the window, or
+    // many values close together). The cut goes through it with both sides masked: the word before the cut
+    // (up to a window, longer than any known value) and what continues it after the cut, up to whitespace.
+    const cut = surrogateSafe(text, target);
+    const first = this.redactor.redact(text.slice(0, cut));
+    this.pending = text.slice(cut);
+    this.insideMaskedRun = true;
+    return first.slice(0, first.length - partialWordLength(first, true, window)) + REDACTED;
   }
+}
+
+/**
+ * Where a long line may be cut, best first: after whitespace (words stay whole), after a few of the last
+ * punctuation marks (between tokens), then points a window apart (no known value straddles two of them).
+ */
+function cutCandidates(text: string, from: number, to: number, window: number): number[] {
+  const found: number[] = [];
+  const afterSpace = lastWhitespaceEnd(text, from, to);
+  if (afterSpace > 0) found.push(afterSpace);
+  for (let at = to - 1; at >= from && found.length < 6; at--) {
+    if (isPunctuation(text.charCodeAt(at))) found.push(at + 1);
+  }
+  for (let at = to; at >= from && found.length < 10; at -= window) found.push(at);
+  return found.filter((at) => at > 0);
 }
 
 /** End of the last whole line that can be redacted on its own: before an unclosed private key block. */
@@ -472,8 +490,20 @@ function lastWhitespaceEnd(text: string, from: number, to: number): number {
   return 0;
 }
 
-function isHighSurrogate(code: number): boolean {
-  return code >= 0xd800 && code <= 0xdbff;
+/** Printable ASCII that is neither a letter, a digit, `_`, `-` nor a space: never inside a token. */
+function isPunctuation(code: number): boolean {
+  if (code <= 0x20 || code >= 0x7f || code === 0x5f || code === 0x2d) return false;
+  return !(
+    (code >= 0x30 && code <= 0x39) ||
+    (code >= 0x41 && code <= 0x5a) ||
+    (code >= 0x61 && code <= 0x7a)
+  );
+}
+
+/** `at`, or one before it when `at` would split a surrogate pair. */
+function surrogateSafe(text: string, at: number): number {
+  const code = text.charCodeAt(at - 1);
+  return code >= 0xd800 && code <= 0xdbff ? at - 1 : at;
 }
 
 /** Characters dropped at each side of the gap in a capture: more than any credential we know. */
@@ -492,14 +522,15 @@ export function redactCapturedText(
   if (!output.truncated) return redactor.redact(output.head + output.tail);
   const head = redactor.redact(output.head);
   const tail = redactor.redact(output.tail);
-  const headEnd = head.length - partialWordLength(head, true);
-  const tailStart = partialWordLength(tail, false);
+  const headEnd = head.length - partialWordLength(head, true, CAPTURE_EDGE_CHARS);
+  const tailStart = partialWordLength(tail, false, CAPTURE_EDGE_CHARS);
   const dropped = output.totalBytes - output.capturedBytes;
   return `${head.slice(0, headEnd)}\n[... ${dropped} bytes not kept in memory ...]\n${tail.slice(tailStart)}`;
 }
 
-function partialWordLength(text: string, atEnd: boolean): number {
-  const limit = Math.min(text.length, CAPTURE_EDGE_CHARS);
+/** Length of the word at the end (or start) of `text`, up to `maxChars`: a word a cut may have split. */
+function partialWordLength(text: string, atEnd: boolean, maxChars: number): number {
+  const limit = Math.min(text.length, maxChars);
   for (let n = 0; n < limit; n++) {
     const code = text.charCodeAt(atEnd ? text.length - 1 - n : n);
     if (code === 0x20 || code === 0x09 || code === 0x0a || code === 0x0d) return n;
