@@ -529,6 +529,15 @@ export function redactCapturedText(
 }
 
 /** Length of the word at the end (or start) of `text`, up to `maxChars`: a word a cut may have split. */
+/**
+ * Text whose end was cut at a cap, redacted, without the word the cut may have split (up to
+ * CAPTURE_EDGE_CHARS): a half of a secret that no pattern would know.
+ */
+export function redactCutText(text: string, redactor: Redactor): string {
+  const redacted = redactor.redact(text);
+  return redacted.slice(0, redacted.length - partialWordLength(redacted, true, CAPTURE_EDGE_CHARS));
+}
+
 function partialWordLength(text: string, atEnd: boolean, maxChars: number): number {
   const limit = Math.min(text.length, maxChars);
   for (let n = 0; n < limit; n++) {

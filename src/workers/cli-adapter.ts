@@ -6,7 +6,7 @@ import path from 'node:path';
 import type { ChildEnvSpec } from '../core/env';
 import { ExecError, startProcess, type ExecResult, type ProcessRegistry } from '../core/exec';
 import type { WorkspaceJail } from '../core/jail';
-import { Redactor, redactCapturedText } from '../core/redact';
+import { Redactor, redactCapturedText, redactCutText } from '../core/redact';
 import { diffSnapshots, takeSnapshot } from './changes';
 import {
   parseStepRequest,
@@ -401,7 +401,9 @@ export class CliWorkerAdapter implements WorkerAdapter {
       role: request.role,
       model: context.model,
       status,
-      finalMessage: redactor.redact(finalMessage),
+      finalMessage: finalMessage.endsWith(TRUNCATION_MARK)
+        ? redactCutText(finalMessage.slice(0, -TRUNCATION_MARK.length), redactor) + TRUNCATION_MARK
+        : redactor.redact(finalMessage),
       ...(errorMessage === undefined ? {} : { errorMessage }),
       commands: parsed.commands.map((run) => ({ ...run, command: redactor.redact(run.command) })),
       toolCalls: parsed.toolCalls.map((call) =>

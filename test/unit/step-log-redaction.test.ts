@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
 import { CappedLogFile } from '../../src/core/exec';
-import { REDACTED, Redactor, StreamRedactor, redactCapturedText } from '../../src/core/redact';
+import { REDACTED, Redactor, StreamRedactor, redactCapturedText, redactCutText } from '../../src/core/redact';
 import { openServices, type TandemServices } from '../../src/mcp/services';
 import type { StepRecord } from '../../src/orchestrator/model';
 import { MAX_ERROR_MESSAGE_CHARS, stepErrorMessage } from '../../src/workers/cli-adapter';
@@ -286,6 +286,10 @@ describe('redacted capture text and error messages', () => {
       redactor,
     );
     assert.equal(text, 'start \n[... 960 bytes not kept in memory ...]\n end');
+  });
+
+  it('drops the word a cap cut at the end of a text, after redacting it', () => {
+    assert.equal(redactCutText(`start ${secret} ${secret.slice(0, 12)}`, redactor), `start ${REDACTED} `);
   });
 
   it('caps a long message after redacting it and says how many bytes were cut', () => {
