@@ -302,7 +302,8 @@ export class CliWorkerAdapter implements WorkerAdapter {
     const emit = (event: WorkerEvent): void => {
       if (!options.onEvent) return;
       try {
-        // Listeners write events to the run's records: they get them as the step's records are made.
+        // Listeners write events into the run's records: an event is redacted (and an error capped) as the
+        // step's result is.
         options.onEvent(
           event.type === 'error'
             ? { type: 'error', message: stepErrorMessage(event.message, redactor) }
