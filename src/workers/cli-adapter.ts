@@ -6,7 +6,7 @@ import path from 'node:path';
 import type { ChildEnvSpec } from '../core/env';
 import { ExecError, startProcess, type ExecResult, type ProcessRegistry } from '../core/exec';
 import type { WorkspaceJail } from '../core/jail';
-import { Redactor } from '../core/redact';
+import { Redactor, redactCapturedText, redactCutText } from '../core/redact';
 import { readStateRange } from '../core/state-file';
 import { SandboxUnavailableError, type Sandbox } from '../core/sandbox';
 import { diffSnapshots, takeSnapshot } from './changes';
@@ -109,7 +109,10 @@ export interface CliSpec {
   buildInvocation(context: InvocationContext): Promise<Invocation>;
   /** A parser that keeps at most `maxTextChars` of message text (a flood must not grow memory). */
   createParser(maxTextChars: number): EventParser;
-  /** Status when the stream ended without a final event of its own: from the exit code and stderr. */
+  /**
+   * Status when the stream ended without a final event of its own: from the exit code and stderr (whose
+   * `text` is redacted already; its message is capped by the adapter).
+   */
   classifyExit(exec: ExecResult, parsed: ParsedStream): { status: StepStatus; message: string | undefined };
 }
 
@@ -218,6 +221,24 @@ export function appendCapped(current: string, addition: string, maxChars: number
 
 export const TRUNCATION_MARK = '\n[... message cut at the output cap ...]';
 
+/**
+ * An error message goes into every record of its step (the step, its events, steps.json, the summaries, the
+ * run's outcome, a playbook's trace): one line of stderr can be megabytes long, so it is capped where the
+ * message is made.
+ */
+export const MAX_ERROR_MESSAGE_CHARS = 2000;
+
+/** The message, redacted, cut at MAX_ERROR_MESSAGE_CHARS with a marker saying how much went. */
+export function stepErrorMessage(message: string, redactor: Redactor): string {
+  // Redacted before the cut: a cut through a secret would leave a half that no pattern knows.
+  const text = redactor.redact(message);
+  if (text.length <= MAX_ERROR_MESSAGE_CHARS) return text;
+  let end = MAX_ERROR_MESSAGE_CHARS;
+  const last = text.charCodeAt(end - 1);
+  if (last >= 0xd800 && last <= 0xdbff) end -= 1;
+  return `${text.slice(0, end)}… (cut, ${Buffer.byteLength(text.slice(end))} bytes)`;
+}
+
 export function emptyParsedStream(): ParsedStream {
   return {
     eventCount: 0,
@@ -291,8 +312,15 @@ export class CliWorkerAdapter implements WorkerAdapter {
     });
     const parser = this.spec.createParser(request.limits.maxOutputBytes);
     const emit = (event: WorkerEvent): void => {
+      if (!options.onEvent) return;
       try {
-        options.onEvent?.(event);
+        // Listeners write events into the run's records: an event is redacted (and an error capped) as the
+        // step's result is.
+        options.onEvent(
+          event.type === 'error'
+            ? { type: 'error', message: stepErrorMessage(event.message, redactor) }
+            : redactor.redactValue(event),
+        );
       } catch {
         // A listener's bug must not end the step: this runs inside the child's stdout handler.
       }
@@ -323,8 +351,8 @@ export class CliWorkerAdapter implements WorkerAdapter {
         ...(options.signal ? { signal: options.signal } : {}),
         ...(logs && request.limits.maxLogBytes > 0
           ? {
-              stdoutLog: { path: logs.stdout, maxBytes: request.limits.maxLogBytes },
-              stderrLog: { path: logs.stderr, maxBytes: request.limits.maxLogBytes },
+              stdoutLog: { path: logs.stdout, maxBytes: request.limits.maxLogBytes, redactor },
+              stderrLog: { path: logs.stderr, maxBytes: request.limits.maxLogBytes, redactor },
             }
           : {}),
         ...(this.config.registry ? { registry: this.config.registry } : {}),
@@ -341,7 +369,12 @@ export class CliWorkerAdapter implements WorkerAdapter {
       redactor.redact(arg),
     );
     emit({ type: 'started', pid: running.pid, argv: shownArgv });
-    const exec = await running.result;
+    const run = await running.result;
+    // Everything below reads stderr from here: redacted, with the words cut at the capture's gap dropped.
+    const exec: ExecResult = {
+      ...run,
+      stderr: { ...run.stderr, text: redactCapturedText(run.stderr, redactor) },
+    };
     const after = await takeSnapshot(context.cwd);
     const parsed = parser.result();
 
@@ -375,15 +408,20 @@ export class CliWorkerAdapter implements WorkerAdapter {
       status = verdict.status;
       errorMessage = verdict.message;
     }
-    if (errorMessage !== undefined) emit({ type: 'error', message: redactor.redact(errorMessage) });
+    if (errorMessage !== undefined) {
+      emit({ type: 'error', message: errorMessage });
+      errorMessage = stepErrorMessage(errorMessage, redactor);
+    }
 
     return {
       kind: this.spec.kind,
       role: request.role,
       model: context.model,
       status,
-      finalMessage: redactor.redact(finalMessage),
-      ...(errorMessage === undefined ? {} : { errorMessage: redactor.redact(errorMessage) }),
+      finalMessage: finalMessage.endsWith(TRUNCATION_MARK)
+        ? redactCutText(finalMessage.slice(0, -TRUNCATION_MARK.length), redactor) + TRUNCATION_MARK
+        : redactor.redact(finalMessage),
+      ...(errorMessage === undefined ? {} : { errorMessage }),
       commands: parsed.commands.map((run) => ({ ...run, command: redactor.redact(run.command) })),
       toolCalls: parsed.toolCalls.map((call) =>
         call.detail === undefined ? call : { ...call, detail: redactor.redact(call.detail) },
@@ -402,7 +440,7 @@ export class CliWorkerAdapter implements WorkerAdapter {
       durationMs: exec.durationMs,
       argv: [program ?? exec.command, ...invocation.args].map((arg) => redactor.redact(arg)),
       envNames: exec.envNames,
-      stderrTail: redactor.redact(lastLines(exec.stderr.tail || exec.stderr.head, 4000)),
+      stderrTail: lastLines(exec.stderr.text, 4000),
       stdoutBytes: exec.stdout.totalBytes,
       stderrBytes: exec.stderr.totalBytes,
       logFiles: logs ? { stdout: logs.stdout, stderr: logs.stderr } : {},

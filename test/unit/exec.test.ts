@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ExecError, ProcessRegistry, runProcess, startProcess, type ExecResult } from '../../src/core/exec';
+import { Redactor } from '../../src/core/redact';
 import { fixture, isProcessAlive, killQuietly, waitUntilGone } from '../support/processes';
 
 const node = process.execPath;
@@ -368,7 +369,7 @@ describe('safe exec helper', () => {
         args: [fixture('flood.cjs'), String(8 * 1024 * 1024), '--stderr'],
         cwd: work,
         maxCaptureBytes: 1024,
-        stderrLog: { path: logPath, maxBytes: 1024 * 1024 },
+        stderrLog: { path: logPath, maxBytes: 1024 * 1024, redactor: new Redactor() },
       });
       assert.equal(result.stderr.totalBytes, 8 * 1024 * 1024);
       assert.equal(statSync(logPath).size, 1024 * 1024);

@@ -1,6 +1,7 @@
 // Bounded capture of a child's output: the first and last bytes in memory, the exact total counted,
-// and optionally the whole stream spilled to a log file that stops growing at its own cap.
+// and optionally the whole stream spilled to a log file, redacted, that stops growing at its own cap.
 import { createWriteStream, type WriteStream } from 'node:fs';
+import { StreamRedactor, type Redactor } from '../redact';
 
 export interface CapturedOutput {
   /** Head and tail joined with a marker line when bytes were dropped in between. */
@@ -18,8 +19,9 @@ export interface CapturedOutput {
 
 export interface CapturedLog {
   path: string;
+  /** Bytes of redacted text in the file. */
   bytesWritten: number;
-  /** The stream went past the log cap; the file holds its first `bytesWritten` bytes. */
+  /** The redacted stream went past the log cap; the file holds its first `bytesWritten` bytes. */
   truncated: boolean;
   error?: string;
 }
@@ -107,12 +109,18 @@ export class HeadTailBuffer {
 }
 
 /**
- * Spills a stream to a file up to `maxBytes`. `write` returns false when the caller should pause the
- * source until `drained()` resolves, so a fast child cannot outrun the disk and grow memory.
+ * Spills a stream to a file, redacted, up to `maxBytes` of redacted text. There is no way to spill without a
+ * redactor: a child's output is the one thing Tandem writes that no record schema has looked at. The cap
+ * cuts redacted text, so it can cut a mask but never leave half of a secret; once it is reached nothing more
+ * is redacted, which bounds the cost of a flood. `write` returns false when the caller should pause the source
+ * until `drained()` resolves, so a fast child cannot outrun the disk and grow memory.
  */
 export class CappedLogFile {
   private readonly stream: WriteStream;
+  private readonly redacting: StreamRedactor;
   private written = 0;
+  /** The cap is reached (perhaps a few bytes short, where a character did not fit). */
+  private full = false;
   private truncated = false;
   private error: string | undefined;
   private readonly closed: Promise<void>;
@@ -120,7 +128,9 @@ export class CappedLogFile {
   constructor(
     readonly path: string,
     private readonly maxBytes: number,
+    redactor: Redactor,
   ) {
+    this.redacting = new StreamRedactor(redactor);
     this.stream = createWriteStream(path, { flags: 'w', mode: 0o600 });
     this.closed = new Promise((resolve) => {
       this.stream.once('close', resolve);
@@ -133,14 +143,27 @@ export class CappedLogFile {
 
   write(chunk: Buffer): boolean {
     if (this.error !== undefined) return true;
-    const room = this.maxBytes - this.written;
-    if (room <= 0) {
+    if (this.full) {
       if (chunk.length > 0) this.truncated = true;
       return true;
     }
-    const part = chunk.length <= room ? chunk : chunk.subarray(0, room);
-    if (part.length < chunk.length) this.truncated = true;
+    return this.writeText(this.redacting.push(chunk));
+  }
+
+  private writeText(text: string): boolean {
+    if (text === '') return true;
+    const bytes = Buffer.from(text, 'utf8');
+    const room = this.maxBytes - this.written;
+    let part = bytes;
+    if (bytes.length > room) {
+      // A whole character: back off over UTF-8 continuation bytes (10xxxxxx).
+      let end = room;
+      while (end > 0 && ((bytes[end] as number) & 0xc0) === 0x80) end--;
+      part = bytes.subarray(0, end);
+      this.truncated = true;
+    }
     this.written += part.length;
+    if (this.written >= this.maxBytes || part !== bytes) this.full = true;
     return this.stream.write(part);
   }
 
@@ -158,6 +181,7 @@ export class CappedLogFile {
   }
 
   async close(): Promise<CapturedLog> {
+    if (this.error === undefined && !this.full) this.writeText(this.redacting.end());
     if (!this.stream.closed && !this.stream.destroyed) this.stream.end();
     await this.closed;
     const log: CapturedLog = { path: this.path, bytesWritten: this.written, truncated: this.truncated };

@@ -5,6 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { statSync } from 'node:fs';
 import { buildChildEnv, describeEnvNames, type ChildEnvSpec } from '../env';
+import type { Redactor } from '../redact';
 import { CappedLogFile, HeadTailBuffer, type CapturedOutput } from './capture';
 import { STEP_MARKER_ENV, StepContainment } from './containment';
 import { ExecError } from './errors';
@@ -21,7 +22,10 @@ const PIPE_DRAIN_AFTER_KILL_MS = 1000;
 
 export interface LogSpill {
   path: string;
+  /** Cap on the redacted text written. */
   maxBytes: number;
+  /** Every byte of the log goes through it: a log is never written raw. */
+  redactor: Redactor;
 }
 
 export interface ExecOptions {
@@ -326,12 +330,10 @@ class ChildRun implements RunningProcess, TrackedProcess {
     if (limits.timeoutMs > 0) this.wallTimer = setTimeout(() => this.onTimeout('wall'), limits.timeoutMs);
     this.touch();
 
-    const stdoutLog = options.stdoutLog
-      ? new CappedLogFile(options.stdoutLog.path, options.stdoutLog.maxBytes)
-      : undefined;
-    const stderrLog = options.stderrLog
-      ? new CappedLogFile(options.stderrLog.path, options.stderrLog.maxBytes)
-      : undefined;
+    const openLog = (spill: LogSpill | undefined): CappedLogFile | undefined =>
+      spill && new CappedLogFile(spill.path, spill.maxBytes, spill.redactor);
+    const stdoutLog = openLog(options.stdoutLog);
+    const stderrLog = openLog(options.stderrLog);
     const splitter = options.onStdoutLine
       ? new LineSplitter(options.onStdoutLine, options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES)
       : undefined;

@@ -18,6 +18,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { runProcess } from '../../core/exec';
+import { getDefaultRedactor, redactCapturedText } from '../../core/redact';
 import type { Role, StepResult, WorkerKind } from '../../workers/contract';
 import type { CapturedChange, IsolatedCopy } from '../isolation';
 import {
@@ -948,7 +949,10 @@ export class PlaybookExecution {
       });
       exitCode = result.exitCode;
       passed = result.exitCode === 0 && !result.timedOut && !result.cancelled;
-      output = `${result.stdout.text}\n${result.stderr.text}`.trim();
+      // Redacted with the words cut at each capture's gap dropped: a half secret there would pass the store.
+      const redactor = getDefaultRedactor();
+      output =
+        `${redactCapturedText(result.stdout, redactor)}\n${redactCapturedText(result.stderr, redactor)}`.trim();
       if (result.timedOut) output = `${output}\n(timed out)`.trim();
     } catch (error) {
       output =
