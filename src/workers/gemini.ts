@@ -49,32 +49,76 @@ export const GEMINI_EXIT_CODES: Readonly<Record<number, { status: StepStatus; me
   130: { status: 'cancelled', meaning: 'cancelled' },
 };
 
-export type GeminiApprovalMode = 'auto_edit' | 'plan';
-
 /**
- * Writers get `auto_edit`: file edits are approved, but only gemini's file tools run, and those are
- * confined to the workspace; shell commands are not approved headless. Every other role gets `plan`,
- * which refuses modifications.
+ * gemini is told the workspace is not trusted (GEMINI_CLI_TRUST_WORKSPACE=false): then it reads no
+ * project settings (MCP servers, tool discovery and call commands, hooks, sandbox, env overrides), no
+ * project policies, skills, hooks or GEMINI.md, no `.gemini/.env`, and starts no stdio MCP server. An
+ * untrusted workspace also forces the `default` approval mode, in which headless gemini offers only
+ * the tools a policy allows; Tandem's own user-tier policy (in the step's home, which a workspace
+ * cannot reach) decides what each role may do.
  */
-export function geminiApprovalModeFor(role: Role): GeminiApprovalMode {
-  return roleCanWrite(role) ? 'auto_edit' : 'plan';
+export const GEMINI_UNTRUSTED_ENV: Readonly<Record<string, string>> = Object.freeze({
+  GEMINI_CLI_TRUST_WORKSPACE: 'false',
+});
+
+export type GeminiToolPolicy = 'edit' | 'read-only';
+
+export function geminiToolPolicyFor(role: Role): GeminiToolPolicy {
+  return roleCanWrite(role) ? 'edit' : 'read-only';
 }
 
-export function geminiArgs(options: { approvalMode: GeminiApprovalMode; model: string }): string[] {
-  // No --prompt: the prompt is read from stdin, so it is never parsed as a flag.
-  return [
-    '--skip-trust',
-    '--approval-mode',
-    options.approvalMode,
-    '--output-format',
-    'stream-json',
-    '--model',
-    options.model,
+/** Tools that run programs, fetch URLs or load workspace skills: no role gets them headless. */
+const GEMINI_DENIED_TOOLS = ['run_shell_command', 'activate_skill', 'web_fetch'] as const;
+const GEMINI_EDIT_TOOLS = ['write_file', 'replace'] as const;
+
+/**
+ * Tandem's policy file for gemini's user tier, which outranks the default, extension and workspace
+ * tiers. A writer may edit files (each path checked by gemini's allowed-path checker, as in
+ * auto_edit); no role may run a shell command, fetch a URL or activate a skill; a read-only role may
+ * not edit either, not even the plan files plan mode would allow.
+ */
+export function geminiPolicy(policy: GeminiToolPolicy): string {
+  const list = (names: readonly string[]) => `[${names.map((name) => JSON.stringify(name)).join(', ')}]`;
+  const denied = policy === 'edit' ? GEMINI_DENIED_TOOLS : [...GEMINI_EDIT_TOOLS, ...GEMINI_DENIED_TOOLS];
+  const lines = [
+    '# Written by Tandem for one step; rebuilt for every step.',
+    '[[rule]]',
+    `toolName = ${list(denied)}`,
+    'decision = "deny"',
+    'priority = 900',
   ];
+  if (policy === 'edit') {
+    for (const tool of GEMINI_EDIT_TOOLS) {
+      lines.push(
+        '',
+        '[[rule]]',
+        `toolName = ${JSON.stringify(tool)}`,
+        'decision = "allow"',
+        'priority = 100',
+        '',
+        '[[safety_checker]]',
+        `toolName = ${JSON.stringify(tool)}`,
+        'priority = 100',
+        '[safety_checker.checker]',
+        'type = "in-process"',
+        'name = "allowed-path"',
+        'required_context = ["environment"]',
+      );
+    }
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+export function geminiArgs(options: { model: string }): string[] {
+  // No --prompt: the prompt is read from stdin, so it is never parsed as a flag. No --skip-trust: it
+  // would trust the workspace (see GEMINI_UNTRUSTED_ENV); the approval mode is the one gemini allows an
+  // untrusted workspace, and the policy file decides the rest.
+  return ['--approval-mode', 'default', '--output-format', 'stream-json', '--model', options.model];
 }
 
 export function geminiSettings(options: { model: string; authType: string }): Record<string, unknown> {
   return {
+    // Folder trust stays off: with it on, an untrusted workspace is a fatal error headless.
     security: { auth: { selectedType: options.authType }, folderTrust: { enabled: false } },
     general: { disableAutoUpdate: true, disableUpdateNag: true, maxAttempts: 1 },
     privacy: { usageStatisticsEnabled: false },
@@ -83,6 +127,10 @@ export function geminiSettings(options: { model: string; authType: string }): Re
     model: { name: options.model },
     // A workspace .env would otherwise inject variables past Tandem's environment allowlist.
     advanced: { ignoreLocalEnv: true },
+    // gemini loads `.gemini/agents/*.md` even from an untrusted workspace when folder trust is off, and
+    // such an agent can declare its own MCP servers.
+    experimental: { enableAgents: false },
+    hooksConfig: { enabled: false },
   };
 }
 
@@ -234,19 +282,6 @@ function classifyGeminiExit(
   };
 }
 
-/** `.gemini/.env` files gemini would load from the working directory or any folder above it. */
-async function findGeminiEnvFiles(cwd: string): Promise<string[]> {
-  const found: string[] = [];
-  let dir = cwd;
-  for (;;) {
-    const candidate = path.join(dir, '.gemini', '.env');
-    if (await fileExists(candidate)) found.push(candidate);
-    const parent = path.dirname(dir);
-    if (parent === dir) return found;
-    dir = parent;
-  }
-}
-
 export const geminiSpec: CliSpec = {
   kind: 'gemini',
   defaultModel: GEMINI_DEFAULT_MODEL,
@@ -254,15 +289,9 @@ export const geminiSpec: CliSpec = {
   // gemini's file tools are confined by gemini alone: its steps run in Tandem's OS sandbox.
   sandboxed: true,
 
-  async preflight(context: InvocationContext): Promise<string | undefined> {
-    // gemini reads `.gemini/.env` even with ignoreLocalEnv: such a file could redirect the model URL or
-    // inject variables past the allowlist, so the step is refused rather than run with unknown settings.
-    const files = await findGeminiEnvFiles(context.cwd);
-    if (files.length === 0) return undefined;
-    return (
-      `Refusing to run gemini: ${files.join(', ')} would be loaded past Tandem's environment allowlist. ` +
-      'Remove the file, or set the variables you need in your environment and allow their names in the settings.'
-    );
+  async preflight(): Promise<string | undefined> {
+    // Nothing in the workspace needs refusing: gemini is told not to trust it (GEMINI_UNTRUSTED_ENV).
+    return undefined;
   },
 
   async buildInvocation(context: InvocationContext): Promise<Invocation> {
@@ -274,7 +303,12 @@ export const geminiSpec: CliSpec = {
     await mkdir(tmp, { recursive: true });
     const endpoint = config.endpoint ?? { type: 'vendor' };
     const sourceEnv = config.sourceEnv ?? process.env;
-    const set: Record<string, string> = { HOME: home, TMPDIR: tmp, GEMINI_CLI_NO_RELAUNCH: 'true' };
+    const set: Record<string, string> = {
+      HOME: home,
+      TMPDIR: tmp,
+      GEMINI_CLI_NO_RELAUNCH: 'true',
+      ...GEMINI_UNTRUSTED_ENV,
+    };
     const extraNames = [...(config.extraEnvNames ?? [])];
     const loginFiles: string[] = [];
     let authType = 'gemini-api-key';
@@ -306,8 +340,14 @@ export const geminiSpec: CliSpec = {
       JSON.stringify(geminiSettings({ model: context.model, authType }), null, 2),
       { mode: 0o600 },
     );
+    await mkdir(path.join(geminiDir, 'policies'));
+    await writeFile(
+      path.join(geminiDir, 'policies', 'tandem.toml'),
+      geminiPolicy(geminiToolPolicyFor(request.role)),
+      { mode: 0o600 },
+    );
     return {
-      args: geminiArgs({ approvalMode: geminiApprovalModeFor(request.role), model: context.model }),
+      args: geminiArgs({ model: context.model }),
       env: { set, extraNames },
       stdin: request.prompt,
       sandboxReadable: loginFiles,

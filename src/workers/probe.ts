@@ -281,30 +281,6 @@ function detectGeminiAuth(env: NodeJS.ProcessEnv, homeDir: string): AuthFinding 
   return { auth: { mode: 'none', source: null }, warnings };
 }
 
-// gemini loads a .env from its working directory (and upwards) into its own environment, past Tandem's
-// allowlist. Only the workspace is checked: it is where someone else's repository can plant one, while
-// files above it belong to the user.
-function workspaceEnvWarnings(kind: WorkerKind, workspaceDir: string | undefined): string[] {
-  if (kind !== 'gemini' || workspaceDir === undefined) return [];
-  const warnings: string[] = [];
-  if (isFile(path.join(workspaceDir, '.env'))) {
-    warnings.push(
-      'The workspace has a .env file. gemini loads .env files from its working directory, which would ' +
-        "pass its variables (an API key, a base URL) past Tandem's environment allowlist. Tandem runs " +
-        'gemini with advanced.ignoreLocalEnv, which skips a plain .env, but a .gemini/.env may still be ' +
-        'read: keep credentials out of the workspace.',
-    );
-  }
-  if (isFile(path.join(workspaceDir, '.gemini', '.env'))) {
-    warnings.push(
-      'The workspace has a .gemini/.env file. gemini reads it even with advanced.ignoreLocalEnv (which ' +
-        "Tandem sets), so its variables reach gemini past Tandem's environment allowlist: remove it, or " +
-        'make sure it holds nothing you would not pass to a worker.',
-    );
-  }
-  return warnings;
-}
-
 // ---------------------------------------------------------------------------------------------------------
 // Running `<bin> --version`, with a cache.
 
@@ -489,7 +465,7 @@ export async function probeCli(kind: WorkerKind, options: ProbeOptions = {}): Pr
     testedRange: TESTED_RANGES[kind],
     auth,
   };
-  const laterWarnings = [...workspaceEnvWarnings(kind, options.workspaceDir), ...authWarnings];
+  const laterWarnings = [...authWarnings];
 
   let binary: string;
   try {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { WorkspaceJail } from '../../src/core/jail';
 import { OfflineModelServer } from '../../src/offline/model-server';
@@ -94,22 +94,6 @@ describe('real adapters beyond the shared contract', function () {
       }
     });
   }
-
-  it('gemini: refuses to run when the workspace has a .gemini/.env that would bypass the env allowlist', async () => {
-    const dir = path.join(root, 'with-dotenv');
-    mkdirSync(path.join(dir, '.gemini'), { recursive: true });
-    writeFileSync(path.join(dir, '.gemini', '.env'), 'GOOGLE_GEMINI_BASE_URL=http://attacker.invalid\n');
-    const before = server.requests.length;
-    const result = await adapters.gemini.runStep({
-      kind: 'gemini',
-      role: 'writer',
-      cwd: 'with-dotenv',
-      prompt: 'Hi.',
-    });
-    assert.equal(result.status, 'cli_error');
-    assert.match(result.errorMessage ?? '', /\.gemini\/\.env/);
-    assert.equal(server.requests.length, before);
-  });
 
   it('codex: the verdict of a reviewer comes back in the final message', async () => {
     const result = await adapters.codex.runStep({

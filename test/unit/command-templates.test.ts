@@ -11,7 +11,13 @@ import {
   type Role,
 } from '../../src/workers/contract';
 import { codexArgs, codexSandboxFor, type CodexSandbox } from '../../src/workers/codex';
-import { geminiApprovalModeFor, geminiArgs, geminiSettings } from '../../src/workers/gemini';
+import {
+  GEMINI_UNTRUSTED_ENV,
+  geminiArgs,
+  geminiPolicy,
+  geminiSettings,
+  geminiToolPolicyFor,
+} from '../../src/workers/gemini';
 
 const READ_ONLY_ROLES: Role[] = ['reviewer', 'planner', 'adjudicator', 'redteam'];
 /** `a reviewer`, `an adjudicator`: test names read as sentences. */
@@ -46,7 +52,7 @@ function codexFlags(sandbox: CodexSandbox, offline: boolean): string[] {
     '-',
   ];
 }
-const GEMINI_FLAGS = ['--skip-trust', '--approval-mode', '--output-format', '--model'];
+const GEMINI_FLAGS = ['--approval-mode', '--output-format', '--model'];
 
 function flagTokens(argv: string[]): string[] {
   return argv.filter((arg) => arg.startsWith('-'));
@@ -379,21 +385,20 @@ describe('codex command template properties', () => {
 });
 
 describe('gemini command template', () => {
-  it('gives a writer auto_edit approval', () => {
-    assert.equal(geminiApprovalModeFor('writer'), 'auto_edit');
+  it('gives a writer the edit policy', () => {
+    assert.equal(geminiToolPolicyFor('writer'), 'edit');
   });
 
   for (const readOnlyRole of READ_ONLY_ROLES) {
-    it(`gives ${withArticle(readOnlyRole)} plan mode`, () => {
-      assert.equal(geminiApprovalModeFor(readOnlyRole), 'plan');
+    it(`gives ${withArticle(readOnlyRole)} the read-only policy`, () => {
+      assert.equal(geminiToolPolicyFor(readOnlyRole), 'read-only');
     });
   }
 
-  it('renders the whole argv: fixed flags, typed slots, no prompt', () => {
-    assert.deepEqual(geminiArgs({ approvalMode: 'plan', model: 'gemini-2.5-flash' }), [
-      '--skip-trust',
+  it('renders the whole argv: fixed flags, typed slots, no prompt, no --skip-trust', () => {
+    assert.deepEqual(geminiArgs({ model: 'gemini-2.5-flash' }), [
       '--approval-mode',
-      'plan',
+      'default',
       '--output-format',
       'stream-json',
       '--model',
@@ -401,14 +406,16 @@ describe('gemini command template', () => {
     ]);
   });
 
-  it('never runs any role in yolo mode', () => {
-    for (const stepRole of ROLES) {
-      const argv = geminiArgs({ approvalMode: geminiApprovalModeFor(stepRole), model: 'gemini-2.5-flash' });
-      assert.ok(!argv.includes('yolo') && !argv.includes('--yolo') && !argv.includes('-y'), stepRole);
-    }
+  it('tells gemini not to trust the workspace', () => {
+    assert.deepEqual(GEMINI_UNTRUSTED_ENV, { GEMINI_CLI_TRUST_WORKSPACE: 'false' });
   });
 
-  it('writes settings that try once, ignore a workspace .env, skip folder trust and send no telemetry', () => {
+  it('never runs any role in yolo mode', () => {
+    const argv = geminiArgs({ model: 'gemini-2.5-flash' });
+    assert.ok(!argv.includes('yolo') && !argv.includes('--yolo') && !argv.includes('-y'));
+  });
+
+  it('writes settings that try once, ignore a workspace .env, skip folder trust, load no agents or hooks and send no telemetry', () => {
     const settings = geminiSettings({ model: 'gemini-2.5-flash', authType: 'gemini-api-key' });
     assert.deepEqual(settings, {
       security: { auth: { selectedType: 'gemini-api-key' }, folderTrust: { enabled: false } },
@@ -418,7 +425,58 @@ describe('gemini command template', () => {
       ide: { enabled: false },
       model: { name: 'gemini-2.5-flash' },
       advanced: { ignoreLocalEnv: true },
+      experimental: { enableAgents: false },
+      hooksConfig: { enabled: false },
     });
+  });
+
+  it('lets a writer edit through the allowed-path checker, and denies shell, web fetch and skills', () => {
+    assert.equal(
+      geminiPolicy('edit'),
+      [
+        '# Written by Tandem for one step; rebuilt for every step.',
+        '[[rule]]',
+        'toolName = ["run_shell_command", "activate_skill", "web_fetch"]',
+        'decision = "deny"',
+        'priority = 900',
+        '',
+        '[[rule]]',
+        'toolName = "write_file"',
+        'decision = "allow"',
+        'priority = 100',
+        '',
+        '[[safety_checker]]',
+        'toolName = "write_file"',
+        'priority = 100',
+        '[safety_checker.checker]',
+        'type = "in-process"',
+        'name = "allowed-path"',
+        'required_context = ["environment"]',
+        '',
+        '[[rule]]',
+        'toolName = "replace"',
+        'decision = "allow"',
+        'priority = 100',
+        '',
+        '[[safety_checker]]',
+        'toolName = "replace"',
+        'priority = 100',
+        '[safety_checker.checker]',
+        'type = "in-process"',
+        'name = "allowed-path"',
+        'required_context = ["environment"]',
+        '',
+      ].join('\n'),
+    );
+  });
+
+  it('denies a read-only role every edit, shell, web fetch and skill, and allows nothing', () => {
+    const policy = geminiPolicy('read-only');
+    assert.match(
+      policy,
+      /^toolName = \["write_file", "replace", "run_shell_command", "activate_skill", "web_fetch"\]\ndecision = "deny"$/m,
+    );
+    assert.doesNotMatch(policy, /"allow"/);
   });
 });
 
@@ -426,14 +484,14 @@ describe('gemini command template properties', () => {
   it('has exactly the template flags, the model right after --model, and no prompt flag', () => {
     fc.assert(
       fc.property(modelName, role, (model, stepRole) => {
-        const approvalMode = geminiApprovalModeFor(stepRole);
-        const render = (name: string) => geminiArgs({ approvalMode, model: name });
+        const render = (name: string) => geminiArgs({ model: name });
         const argv = render(model);
         assert.deepEqual(flagTokens(argv), GEMINI_FLAGS);
         const slot = argv.indexOf('--model');
         assert.equal(argv[slot + 1], model);
         assert.deepEqual(differingSlots(argv, render('x')), model === 'x' ? [] : [slot + 1]);
-        assert.equal(argv[argv.indexOf('--approval-mode') + 1], stepRole === 'writer' ? 'auto_edit' : 'plan');
+        assert.equal(argv[argv.indexOf('--approval-mode') + 1], 'default');
+        assert.ok(!argv.includes('--skip-trust'), stepRole);
         assert.ok(argv.every((arg) => arg !== '-p' && arg !== '--prompt' && !arg.startsWith('--prompt=')));
         assert.ok(!argv.includes('yolo'));
       }),

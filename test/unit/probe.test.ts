@@ -509,53 +509,23 @@ describe('CLI probe', function () {
   });
 
   describe('workspace .env files', () => {
-    const geminiBinary = (): string => fakeCli('gemini', '0.61.0\n').binary;
-
-    it('warns about a workspace .env for gemini, naming advanced.ignoreLocalEnv', async () => {
+    it('says nothing about .env or .gemini/.env in the workspace: no step of either CLI reads them', async () => {
       const workspace = scratch('ws-env');
       writeFileSync(path.join(workspace, '.env'), 'GEMINI_API_KEY=planted\n');
-      const result = await probeCli('gemini', {
-        binaryPath: geminiBinary(),
-        env: fakeEnv({ GEMINI_API_KEY: 'x'.repeat(20) }),
-        homeDir: emptyHome,
-        workspaceDir: workspace,
-      });
-      const warning = result.warnings.find((text) => text.startsWith('The workspace has a .env file'));
-      assert.ok(warning, JSON.stringify(result.warnings));
-      assert.match(warning, /advanced\.ignoreLocalEnv/);
-      assert.match(warning, /\.gemini\/\.env may still be read/);
-      assert.ok(!JSON.stringify(result).includes('planted'));
-    });
-
-    it('warns about a workspace .gemini/.env, which gemini reads even with ignoreLocalEnv', async () => {
-      const workspace = scratch('ws-gemini-env');
       mkdirSync(path.join(workspace, '.gemini'));
       writeFileSync(path.join(workspace, '.gemini', '.env'), 'GOOGLE_GEMINI_BASE_URL=http://attacker\n');
-      const result = await probeCli('gemini', {
-        binaryPath: geminiBinary(),
+      const gemini = await probeCli('gemini', {
+        binaryPath: fakeCli('gemini', '0.61.0\n').binary,
         env: fakeEnv({ GEMINI_API_KEY: 'x'.repeat(20) }),
         homeDir: emptyHome,
         workspaceDir: workspace,
       });
-      assert.ok(result.warnings.some((text) => text.startsWith('The workspace has a .gemini/.env file')));
-    });
-
-    it('says nothing about .env for a clean workspace, or for codex, which does not load one', async () => {
-      const clean = scratch('ws-clean');
-      const gemini = await probeCli('gemini', {
-        binaryPath: geminiBinary(),
-        env: fakeEnv({ GEMINI_API_KEY: 'x'.repeat(20) }),
-        homeDir: emptyHome,
-        workspaceDir: clean,
-      });
       assert.deepEqual(gemini.warnings, []);
-      const dirty = scratch('ws-codex');
-      writeFileSync(path.join(dirty, '.env'), 'A=1\n');
       const codex = await probeCli('codex', {
         binaryPath: fakeCli('codex', 'codex-cli 0.169.0\n').binary,
         env: fakeEnv({ OPENAI_API_KEY: 'x'.repeat(20) }),
         homeDir: emptyHome,
-        workspaceDir: dirty,
+        workspaceDir: workspace,
       });
       assert.deepEqual(codex.warnings, []);
     });
