@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { BASE_ENV_NAMES, HEADLESS_ENV } from '../../src/core/env';
+import { STEP_MARKER_ENV } from '../../src/core/exec/containment';
 import { WorkspaceJail } from '../../src/core/jail';
 import { OfflineModelServer } from '../../src/offline/model-server';
 import type { AdapterConfig } from '../../src/workers/cli-adapter';
@@ -81,7 +82,8 @@ describe('a workspace carrying hostile CLI settings (issue 15)', function () {
   }
 
   function assertTandemEnv(result: StepResult, own: string[]): void {
-    const allowed = new Set([...BASE_ENV_NAMES, ...Object.keys(HEADLESS_ENV), ...own]);
+    // The step marker is Tandem's own: it lets a kill find every process of the step (core/exec/containment.ts).
+    const allowed = new Set([...BASE_ENV_NAMES, ...Object.keys(HEADLESS_ENV), STEP_MARKER_ENV, ...own]);
     assert.deepEqual(
       result.envNames.filter((name) => !allowed.has(name)),
       [],
