@@ -40,6 +40,8 @@ export class FakeWorkerAdapter implements WorkerAdapter {
    * for callers that cannot tag each attempt, e.g. a dispatch retried under the same prompt.
    */
   readonly failNext: ('rate_limited' | 'failed')[] = [];
+  /** Runs in the step's folder after its scenario played: what a hostile worker leaves there (a FIFO, a link). */
+  afterStep: ((cwd: string) => Promise<void>) | undefined;
   installed = true;
 
   constructor(
@@ -81,6 +83,7 @@ export class FakeWorkerAdapter implements WorkerAdapter {
             error: failure === 'rate_limited' ? 'HTTP 429 Too Many Requests' : 'HTTP 500 from the model',
             toolCalls: [],
           };
+    await this.afterStep?.(cwd);
     const usage = {
       inputTokens: 10,
       outputTokens: 5,

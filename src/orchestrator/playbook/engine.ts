@@ -15,10 +15,11 @@
 // asked for): a review whose CLI took the change over by a fallback goes to the other CLI, and with no CLI left
 // the branch stops.
 import { createHash } from 'node:crypto';
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { runProcess } from '../../core/exec';
 import { getDefaultRedactor, redactCapturedText } from '../../core/redact';
+import { readStateFile } from '../../core/state-file';
 import type { Role, StepResult, WorkerKind } from '../../workers/contract';
 import type { CapturedChange, IsolatedCopy } from '../isolation';
 import {
@@ -47,6 +48,8 @@ export const TRACE_FILE = 'playbook.json';
 export const TRACE_SCHEMA_VERSION = 2;
 const VERIFY_TIMEOUT_MS = 10 * 60 * 1000;
 const VERIFY_OUTPUT_BYTES = 256 * 1024;
+/** A package.json larger than this is not read for a default test command. */
+const MAX_MANIFEST_BYTES = 1024 * 1024;
 const TRACE_PROMPT_CHARS = 16 * 1024;
 const UNSET = '(not available)';
 
@@ -879,9 +882,9 @@ export class PlaybookExecution {
           : (this.input.inputs[step.command.input] as string[]);
     if (given.length > 0) return given;
     try {
-      const manifest = JSON.parse(await readFile(path.join(dir, 'package.json'), 'utf8')) as {
-        scripts?: Record<string, unknown>;
-      };
+      // The writer's copy is untrusted: a FIFO, a link or a huge file as package.json is not read.
+      const text = await readStateFile(dir, path.join(dir, 'package.json'), { maxBytes: MAX_MANIFEST_BYTES });
+      const manifest = JSON.parse(text ?? '{}') as { scripts?: Record<string, unknown> };
       if (typeof manifest.scripts?.test === 'string') return ['npm', 'test', '--silent'];
     } catch {
       // no package.json, or not one we can read: no default command
