@@ -648,7 +648,8 @@ export const PEER_NOTES = [
     'process group, killed as a group (SIGTERM, then SIGKILL) on cancel, timeout (idle 5 min, wall 15 min',
     'by default, `serve --idle-timeout` / `--step-timeout` change them; the bench keeps the defaults) or',
     'shutdown; output bounded in memory (head + tail) and spilled to a capped log. `task_dispatch` returns',
-    'after `waitSeconds` (<= 50) while the run goes on; `run_cancel` ends it.',
+    'after `waitSeconds` (<= 50) while the run goes on; `run_cancel` ends it. Here with `--sandbox off`,',
+    'as the peers have no OS sandbox; what bubblewrap adds is in the `sandbox` section.',
   ),
   paragraph(
     "- **codex-mcp-server**: `spawn('codex', ['exec', '--model', M, ..., '--skip-git-repo-check', prompt])`,",

@@ -232,6 +232,11 @@ function tandemSubject(kind: CliKind, transport: 'stdio' | 'http', paths: Subjec
         path.join(paths.binDir, 'codex'),
         '--gemini-path',
         path.join(paths.binDir, 'gemini'),
+        // The peers run their CLIs without an OS sandbox, and the fake CLI logs each call next to itself
+        // (a folder bubblewrap would show read-only): compared on equal terms, Tandem runs without one too.
+        // The sandbox's own cost is the bench's `sandbox` section.
+        '--sandbox',
+        'off',
       ];
       let client: Client;
       let pid: number | undefined;

@@ -339,6 +339,8 @@ export class CliWorkerAdapter implements WorkerAdapter {
         cwd: context.cwd,
         env: invocation.env,
         stdin: invocation.stdin,
+        // A worker is untrusted: whatever it starts, a daemon included, ends with the step.
+        contain: true,
         timeoutMs: request.limits.timeoutMs,
         idleTimeoutMs: request.limits.idleTimeoutMs,
         killGraceMs: request.limits.killGraceMs,

@@ -85,6 +85,8 @@ describe('a step that daemonizes', function () {
       args: [fixture('daemonize.cjs'), pidFile, ...flags],
       cwd: work,
       killGraceMs: GRACE_MS,
+      // As a worker step or a verification is started.
+      contain: true,
       ...options,
     });
     runs.push(running);

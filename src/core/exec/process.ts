@@ -57,8 +57,15 @@ export interface ExecOptions {
   installHint?: string;
   registry?: ProcessRegistry;
   /**
-   * false: no cgroup for this process even where the machine offers one, so the fallback (the environment
-   * scan of containment.ts) holds its descendants. Only tests of that fallback set it.
+   * Hold everything the process starts, daemons included, so that a kill ends all of it (containment.ts): a
+   * cgroup of its own where the machine offers one, else a marker in its environment. For what runs untrusted
+   * code (a worker step, a verification); Tandem's own short commands (git, a version probe) go without, since
+   * moving a process between cgroups costs milliseconds of kernel locking on each call.
+   */
+  contain?: boolean;
+  /**
+   * With `contain`, false: no cgroup even where the machine offers one, so the fallback (the environment scan
+   * of containment.ts) holds the descendants. Only tests of that fallback set it.
    */
   cgroup?: boolean;
 }
@@ -207,24 +214,25 @@ class ChildRun implements RunningProcess, TrackedProcess {
       this.result = Promise.resolve(this.buildResult(null, null, undefined));
       return;
     }
-    const containment = StepContainment.create({ cgroup: options.cgroup !== false });
+    const containment =
+      options.contain === true ? StepContainment.create({ cgroup: options.cgroup !== false }) : undefined;
     // Inherited by everything the step starts: how the fallback finds its daemons (containment.ts).
-    env[STEP_MARKER_ENV] = containment.marker;
+    if (containment) env[STEP_MARKER_ENV] = containment.marker;
+    const start = (): ChildProcess =>
+      spawn(command, args, {
+        cwd: options.cwd,
+        env,
+        stdio: [options.stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+        shell: false,
+        // A process group of its own, so the whole tree can be signalled at once.
+        detached: process.platform !== 'win32',
+        windowsHide: true,
+      });
     let child: ChildProcess;
     try {
-      child = containment.spawn(() =>
-        spawn(command, args, {
-          cwd: options.cwd,
-          env,
-          stdio: [options.stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
-          shell: false,
-          // A process group of its own, so the whole tree can be signalled at once.
-          detached: process.platform !== 'win32',
-          windowsHide: true,
-        }),
-      );
+      child = containment ? containment.spawn(start) : start();
     } catch (error) {
-      void containment.release();
+      void containment?.release();
       throw error;
     }
     this.containment = containment;
@@ -387,7 +395,12 @@ class ChildRun implements RunningProcess, TrackedProcess {
         // tree is gone only after the SIGKILL at the end of the grace period.
         if (this.terminating && !this.killSent && this.leftovers()) await this.terminating;
         if (this.killTimer) clearTimeout(this.killTimer);
-        await this.containment?.release();
+        // A step that had to be ended is over only when nothing of it is left. One that ended by itself with
+        // nothing left (checked at its exit) does not wait for the kernel to let go of its empty cgroup: that
+        // takes a few polls after the last exit, on every call.
+        const released = this.containment?.release();
+        if (this.terminating) await released;
+        else void released?.catch(() => undefined);
         options.signal?.removeEventListener('abort', this.abortListener);
         // Anything still holding the pipes open gets no more reading.
         child.stdout?.destroy();

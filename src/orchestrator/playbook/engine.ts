@@ -946,6 +946,8 @@ export class PlaybookExecution {
         args: wrapped.args,
         cwd,
         env,
+        // The writer's code runs here: whatever it starts ends with the verification.
+        contain: true,
         timeoutMs: Math.min(this.context.limits.timeoutMs ?? VERIFY_TIMEOUT_MS, VERIFY_TIMEOUT_MS),
         signal: this.context.signal,
         maxCaptureBytes: VERIFY_OUTPUT_BYTES,
