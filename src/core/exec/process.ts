@@ -12,13 +12,15 @@ import { ExecError } from './errors';
 import { LineSplitter, type SplitLine } from './lines';
 import { defaultProcessRegistry, type ProcessRegistry, type TrackedProcess } from './registry';
 import { resolveBinary } from './resolve';
-import { findTree, groupAlive, identify, signalTree, type ProcessIdentity } from './tree';
+import { findGroup, findTree, groupAlive, identify, signalTree, type ProcessIdentity } from './tree';
 
 export const DEFAULT_KILL_GRACE_MS = 2000;
 export const DEFAULT_MAX_CAPTURE_BYTES = 1024 * 1024;
 export const DEFAULT_MAX_LINE_BYTES = 1024 * 1024;
 /** After the direct child exits, how long its output pipes may stay open before we stop reading. */
 const PIPE_DRAIN_AFTER_KILL_MS = 1000;
+/** How often a step that was signalled is looked at until nothing of it is left. */
+const LEFTOVER_POLL_MS = 20;
 
 export interface LogSpill {
   path: string;
@@ -306,6 +308,22 @@ class ChildRun implements RunningProcess, TrackedProcess {
     return this.terminating;
   }
 
+  /**
+   * Resolves once no live process of the step is left (zombies waiting for a reaper do not count, and a
+   * container's init may never reap them): what ended on SIGTERM need not wait out the grace period.
+   */
+  private async nothingLiveLeft(): Promise<void> {
+    const pid = this.child?.pid;
+    const live = (): boolean =>
+      (pid !== undefined &&
+        process.platform !== 'win32' &&
+        groupAlive(pid) &&
+        // Only /proc tells a zombie from a live member; elsewhere the group counts until the SIGKILL.
+        (process.platform !== 'linux' || findGroup(pid).length > 0)) ||
+      (this.containment?.hasLeftovers() ?? false);
+    while (!this.killSent && live()) await new Promise((resolve) => setTimeout(resolve, LEFTOVER_POLL_MS));
+  }
+
   /** Something of the step still runs: in the child's process group, or held by its containment. */
   private leftovers(): boolean {
     const pid = this.child?.pid;
@@ -393,7 +411,9 @@ class ChildRun implements RunningProcess, TrackedProcess {
         if (drainTimer) clearTimeout(drainTimer);
         // The child is gone but something that ignored SIGTERM may not be (a daemon holds no pipe): the
         // tree is gone only after the SIGKILL at the end of the grace period.
-        if (this.terminating && !this.killSent && this.leftovers()) await this.terminating;
+        if (this.terminating && !this.killSent && this.leftovers()) {
+          await Promise.race([this.terminating, this.nothingLiveLeft()]);
+        }
         if (this.killTimer) clearTimeout(this.killTimer);
         // A step that had to be ended is over only when nothing of it is left. One that ended by itself with
         // nothing left (checked at its exit) does not wait for the kernel to let go of its empty cgroup: that
