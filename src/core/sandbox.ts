@@ -260,7 +260,7 @@ async function tryTool(
       cwd: '/',
       timeoutMs: PROBE_TIMEOUT_MS,
     });
-    version = /(\d+\.\d+(?:\.\d+)?)/.exec(result.stdout.text)?.[1] ?? null;
+    version = result.stdout.text.match(/(\d+\.\d+(?:\.\d+)?)/)?.[1] ?? null;
   }
   const truePath = resolveBinary('true', '/usr/bin:/bin');
   const args =

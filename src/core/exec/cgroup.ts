@@ -335,7 +335,7 @@ export async function sweepDeadServerCgroups(host: CgroupHost | undefined = cgro
   }
   let removed = 0;
   for (const name of names) {
-    const match = SERVER_NAME.exec(name);
+    const match = name.match(SERVER_NAME);
     if (!match || name === path.basename(host.serverDir)) continue;
     if (isSameProcessAlive({ pid: Number(match[1]), startTime: match[2] })) continue;
     const serverDir = path.join(host.base, name);
