@@ -85,7 +85,7 @@ export function createControls(deps: ControlsDeps): Controls {
       list.map(async (server) => {
         // In memory, then the runs, then the disk: an unwritable panic.json cannot keep runs going.
         server.services.panic.engageNow(HUMAN, reason || 'engaged from the editor');
-        const cancelling = server.services.orchestrator.cancelAll();
+        const cancelling = server.services.orchestrator.cancelAll(undefined, { atOnce: true });
         await server.services.panic.persist();
         await cancelling;
       }),

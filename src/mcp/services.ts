@@ -144,7 +144,7 @@ export async function openServices(options: ServicesOptions): Promise<TandemServ
         options.log?.(
           `tandem: panic engaged by ${state.engagedBy ?? 'unknown'} (${state.reason ?? 'no reason'}): cancelling every run`,
         );
-        await orchestrator.cancelAll().finally(() => (cancelling = false));
+        await orchestrator.cancelAll(undefined, { atOnce: true }).finally(() => (cancelling = false));
       })
       .catch((error: unknown) => options.log?.(`tandem: panic watch failed: ${(error as Error).message}`));
   }, PANIC_POLL_MS);

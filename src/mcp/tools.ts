@@ -670,7 +670,7 @@ export function defineTools(registry: ToolRegistry, services: TandemServices): v
       // In memory first, then every run is aborted, and only then is the disk touched: a workspace that
       // makes panic.json unwritable or slow cannot keep the runs going.
       services.panic.engageNow(context.agentId, input.reason);
-      const cancelling = services.orchestrator.cancelAll(PANIC_SETTLE_MS);
+      const cancelling = services.orchestrator.cancelAll(PANIC_SETTLE_MS, { atOnce: true });
       const panic = await services.panic.persist();
       const cancelledRuns = await cancelling;
       return {

@@ -3,7 +3,7 @@
 // event and decision in the run store. Writers always work in isolated copies; a change reaches the
 // workspace only through a recorded decision.
 import path from 'node:path';
-import { bootId, findGroup, identify, isSameProcessAlive, signalTree } from '../core/exec';
+import { KillAtOnce, bootId, findGroup, identify, isSameProcessAlive, signalTree } from '../core/exec';
 import { assertOwner } from '../core/ownership';
 import { Sandbox } from '../core/sandbox';
 import {
@@ -689,9 +689,11 @@ export class Orchestrator {
    * Panic: cancels everything in flight, whoever owns it. Every run is aborted before the first await; then
    * waits for them to record their end, at most `waitMs`. Resolves with how many were cancelled.
    */
-  async cancelAll(waitMs = Number.POSITIVE_INFINITY): Promise<number> {
+  /** `atOnce` (panic): every worker gets SIGKILL at once, without the grace period SIGTERM gives. */
+  async cancelAll(waitMs = Number.POSITIVE_INFINITY, options: { atOnce?: boolean } = {}): Promise<number> {
     const runs = [...this.live.values()];
-    for (const run of runs) run.controller.abort();
+    const reason = options.atOnce ? new KillAtOnce('panic') : undefined;
+    for (const run of runs) run.controller.abort(reason);
     const ended = Promise.allSettled(runs.map((run) => run.done));
     if (!Number.isFinite(waitMs)) await ended;
     else {

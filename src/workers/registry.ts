@@ -148,9 +148,10 @@ export class WorkerRegistry {
       );
     }
     const controller = new AbortController();
-    const forward = (): void => controller.abort();
+    // The caller's reason goes along (panic's asks for SIGKILL at once).
+    const forward = (): void => controller.abort(options.signal?.reason);
     options.signal?.addEventListener('abort', forward, { once: true });
-    if (options.signal?.aborted) controller.abort();
+    if (options.signal?.aborted) controller.abort(options.signal.reason);
     entry.info.state = 'busy';
     entry.inFlight = controller;
     const running = entry.adapter.runStep(

@@ -2,7 +2,14 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ExecError, ProcessRegistry, runProcess, startProcess, type ExecResult } from '../../src/core/exec';
+import {
+  ExecError,
+  KillAtOnce,
+  ProcessRegistry,
+  runProcess,
+  startProcess,
+  type ExecResult,
+} from '../../src/core/exec';
 import { Redactor } from '../../src/core/redact';
 import { fixture, isProcessAlive, killQuietly, waitUntilGone } from '../support/processes';
 
@@ -269,6 +276,30 @@ describe('safe exec helper', () => {
       assert.equal(result.cancelled, true);
       assert.equal(result.timedOut, false);
       assert.deepEqual(await waitUntilGone([grandchildPid, running.pid as number], 200), []);
+    });
+
+    it('kills at once, without the grace period, when the abort reason is KillAtOnce (panic)', async () => {
+      const controller = new AbortController();
+      const running = startProcess({
+        command: node,
+        args: [fixture('fork-grandchild.cjs'), '--ignore-sigterm'],
+        cwd: work,
+        signal: controller.signal,
+        // A grace period no test waits out: a plain cancel leaves both processes alive for a minute.
+        killGraceMs: 60_000,
+        onStdout: (chunk) => {
+          if (chunk.includes('grandchildPid')) controller.abort(new KillAtOnce('panic'));
+        },
+      });
+      const result = await running.result;
+      const { childPid, grandchildPid } = parseJsonLine(result) as {
+        childPid: number;
+        grandchildPid: number;
+      };
+      leftovers.push(childPid, grandchildPid);
+      assert.equal(result.cancelled, true);
+      assert.equal(result.signal, 'SIGKILL');
+      assert.deepEqual(await waitUntilGone([childPid, grandchildPid], 10_000), []);
     });
 
     it('does not start anything when the signal is already aborted', async () => {

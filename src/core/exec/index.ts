@@ -15,6 +15,7 @@ export { bootId, findGroup, identify, isSameProcessAlive, signalTree, type Proce
 export {
   startProcess,
   runProcess,
+  KillAtOnce,
   DEFAULT_KILL_GRACE_MS,
   DEFAULT_MAX_CAPTURE_BYTES,
   DEFAULT_MAX_LINE_BYTES,

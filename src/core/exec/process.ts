@@ -74,6 +74,15 @@ export interface ExecOptions {
 
 export type TimeoutKind = 'wall' | 'idle';
 
+/**
+ * An abort reason for the exec helper's `signal` that skips the grace period: the process tree gets SIGKILL at
+ * once instead of SIGTERM first. For panic, where a worker's orderly shutdown (a CLI waiting on its model)
+ * must not keep it running.
+ */
+export class KillAtOnce extends Error {
+  override readonly name = 'KillAtOnce';
+}
+
 export interface ExecResult {
   /** Absolute path of the binary that ran. */
   command: string;
@@ -198,7 +207,14 @@ class ChildRun implements RunningProcess, TrackedProcess {
   private killTimer: NodeJS.Timeout | undefined;
   private stdinError: string | undefined;
   private settled = false;
-  private readonly abortListener = (): void => this.cancel();
+  private readonly abortListener = (): void => {
+    // Panic does not wait out the grace period: the whole tree gets SIGKILL at once.
+    if (this.options.signal?.reason instanceof KillAtOnce) {
+      this.cancelled = true;
+      this.killNow();
+    }
+    this.cancel();
+  };
 
   constructor(
     private readonly options: ExecOptions,
