@@ -207,10 +207,13 @@ class ChildRun implements RunningProcess, TrackedProcess {
   private killTimer: NodeJS.Timeout | undefined;
   private stdinError: string | undefined;
   private settled = false;
+  /** Ended by a KillAtOnce abort: SIGKILL went out already, no grace period is waited for. */
+  private killedAtOnce = false;
   private readonly abortListener = (): void => {
     // Panic does not wait out the grace period: the whole tree gets SIGKILL at once.
     if (this.options.signal?.reason instanceof KillAtOnce) {
       this.cancelled = true;
+      this.killedAtOnce = true;
       this.killNow();
     }
     this.cancel();
@@ -466,7 +469,8 @@ class ChildRun implements RunningProcess, TrackedProcess {
         // The step is over: whatever it left running is ended too. (Its own children were reparented when
         // it died, so only the group and the containment can still find them: a syscall and a read.)
         if (this.leftovers()) void this.killTree();
-        const waitMs = (this.terminating ? limits.killGraceMs : 0) + PIPE_DRAIN_AFTER_KILL_MS;
+        const waitMs =
+          (this.terminating && !this.killedAtOnce ? limits.killGraceMs : 0) + PIPE_DRAIN_AFTER_KILL_MS;
         drainTimer = setTimeout(() => void finish(), waitMs);
       });
       child.once('close', () => {
