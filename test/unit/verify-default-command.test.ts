@@ -1,7 +1,7 @@
 // The default verification command comes from the candidate copy's package.json, a file the writer controls:
 // a FIFO or a link put there by a hostile worker must not hang the run or be followed out of the copy.
 import * as assert from 'node:assert/strict';
-import { lstatSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { runProcess } from '../../src/core/exec';
@@ -27,7 +27,10 @@ describe('the default verification command of a candidate copy', function () {
     harness = undefined;
   });
 
-  async function adjudicate(plant: (manifest: string) => Promise<void>): Promise<string> {
+  async function adjudicate(
+    plant: (manifest: string) => Promise<void>,
+    verify: string[] = [],
+  ): Promise<string> {
     harness = await openHarness();
     const leave = async (cwd: string): Promise<void> => {
       // Writers work in copies (reviewers there too, after them): plant once, in each copy.
@@ -45,7 +48,7 @@ describe('the default verification command of a candidate copy', function () {
       playbook: loaded.playbook,
       source: loaded.source,
       hash: loaded.hash,
-      inputs: resolveInputs(loaded.playbook, {}, loaded.source),
+      inputs: resolveInputs(loaded.playbook, verify.length > 0 ? { verify } : {}, loaded.source),
       apply: 'never',
     });
     await orchestrator.finished(started.id);
@@ -80,5 +83,20 @@ describe('the default verification command of a candidate copy', function () {
     );
     assert.doesNotMatch(decision, /verification not run/);
     assert.match(decision, /verification (passed|failed)/);
+  });
+
+  it("leaves nothing of a verification's home and temp folder in the run's record", async () => {
+    const writeHome =
+      "const fs = require('fs'), os = require('os');" +
+      "fs.writeFileSync(os.homedir() + '/token', 'written by a test');" +
+      "fs.writeFileSync(os.tmpdir() + '/cache', 'x');";
+    const decision = await adjudicate(async () => undefined, [process.execPath, '-e', writeHome]);
+    assert.match(decision, /verification passed/);
+    const runs = path.join(harness?.root ?? '', '.tandem', 'runs');
+    const left = readdirSync(runs).flatMap((run) => {
+      const scratch = path.join(runs, run, 'verify');
+      return existsSync(scratch) ? readdirSync(scratch).map((name) => `${run}/verify/${name}`) : [];
+    });
+    assert.deepEqual(left, []);
   });
 });

@@ -15,7 +15,7 @@
 // asked for): a review whose CLI took the change over by a fallback goes to the other CLI, and with no CLI left
 // the branch stops.
 import { createHash } from 'node:crypto';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { runProcess } from '../../core/exec';
 import { getDefaultRedactor, redactCapturedText } from '../../core/redact';
@@ -924,12 +924,13 @@ export class PlaybookExecution {
     let passed = false;
     let exitCode: number | null = null;
     let output: string;
+    let scratch: string | undefined;
     try {
       // A path in the command that the candidate's change leads out of its copy (a symlink) fails the check.
       await jailVerifyCommand(command, cwd);
       // The writer's code runs here: give it a home and temp folder of its own in the run's state, not the
       // user's (the environment is the allowlist every child gets; the command is argv, never a shell).
-      const scratch = path.join(this.context.store.runDir(this.context.run.id), 'verify', name);
+      scratch = path.join(this.context.store.runDir(this.context.run.id), 'verify', name);
       await mkdir(path.join(scratch, 'tmp'), { recursive: true });
       const env = { set: { HOME: scratch, TMPDIR: path.join(scratch, 'tmp') } };
       // In the OS sandbox: the copy and the scratch folder writable, the rest of the machine read-only or
@@ -964,6 +965,10 @@ export class PlaybookExecution {
         error instanceof VerifyCommandError
           ? error.message
           : `could not run ${command[0]}: ${(error as Error).message}`;
+    } finally {
+      // What the project's tests left in their home and temp folder (caches, tokens a test wrote) does not
+      // stay in the run's record; the verification's log is what is kept.
+      if (scratch !== undefined) await rm(scratch, { recursive: true, force: true });
     }
     if (this.context.signal.aborted) throw new Stop('the run was cancelled', true);
     this.keep(step.id, name, { type: 'verify', of: step.of, passed, exitCode, output, command });
